@@ -1,0 +1,38 @@
+from csp.decorators import csp_update
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
+
+from incidents.api import IncidentViewSet
+from incidents.views import readiness
+from systems.api import AISystemViewSet
+
+api = SimpleRouter(trailing_slash=False)
+api.register("systems", AISystemViewSet, basename="system")
+api.register("incidents", IncidentViewSet, basename="incident")
+
+urlpatterns = [
+    path("", include("core.urls")),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("incidents/", include("incidents.urls")),
+    path("systems/", include("systems.urls")),
+    path("readiness/", readiness, name="readiness"),
+    path("review/", include("monitoring.urls")),
+    path("status/", include("comms.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # A person's page: the sign-in redirect applies, as to every other page. Swagger UI
+    # sets style attributes; styles cannot run code, scripts stay 'self' only.
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+        ),
+        name="api-docs",
+    ),
+]
