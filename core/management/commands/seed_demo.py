@@ -1,0 +1,201 @@
+"""Demo data for `make run`: people for every role, AI systems, a few incidents.
+
+Idempotent: what exists already is left as it is, so it runs on every start.
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from core.roles import Role
+from incidents.models import Incident
+from incidents.services import incident_declare, incident_status_change
+from systems.models import AISystem
+from systems.services import action_type_add, runbook_revise, system_register
+
+DEMO_PASSWORD = "failsafe-demo"  # noqa: S105 - printed on purpose: it is the demo
+
+PEOPLE = [
+    ("viewer", "Vera", "Okafor", Role.VIEWER),
+    ("reviewer", "Rui", "Tanaka", Role.REVIEWER),
+    ("responder", "Rosa", "Lindqvist", Role.RESPONDER),
+    ("lead", "Lena", "Moreau", Role.INCIDENT_LEAD),
+    ("admin", "Ada", "Mensah", Role.ADMIN),
+]
+
+SYSTEMS = [
+    {
+        "slug": "refund-classifier",
+        "name": "Refund classifier",
+        "owner": "lead",
+        "kind": AISystem.Kind.CLASSIFIER,
+        "description": (
+            "Sorts incoming refund requests into approve, review and fraud. A fraud label puts "
+            "a hold on the customer's account and sends a templated email."
+        ),
+        "has_human_fallback": True,
+        "human_fallback": "Refund requests go to the support team's manual refund queue.",
+        "degraded_behaviour": (
+            "Rules only: refunds under $50 are approved, everything else goes to manual "
+            "review. No fraud flags, so no account holds."
+        ),
+        "actions": [
+            ("account_hold", False, True, "Freezes the customer's account pending review"),
+            ("fraud_email", False, True, "Templated email telling the customer about the hold"),
+            ("fraud_review_queue", True, False, "Adds the case to the fraud team's queue"),
+            ("refund_issue", False, True, "Pays the refund out"),
+        ],
+        "runbook": (
+            "## If fraud flags spike\n\n"
+            "1. **Contain first.** Switch to *degraded* mode: rules only, no account holds.\n"
+            "2. Check what changed: model version, prompt, retrieval source, config.\n"
+            "3. Count the account holds placed since onset; each held account needs a release "
+            "and an apology email.\n"
+            "4. Roll back the surface that changed, then watch the fraud share return to ~2%.\n"
+        ),
+    },
+    {
+        "slug": "support-reply",
+        "name": "Support reply drafter",
+        "owner": "responder",
+        "kind": AISystem.Kind.GENERATOR,
+        "description": "Writes replies to customer support tickets and sends the routine ones.",
+        "has_human_fallback": True,
+        "human_fallback": "Tickets wait in the support agents' queue for a person to answer.",
+        "degraded_behaviour": "Replies come from the approved macro library, not the model.",
+        "actions": [
+            ("send_reply", False, True, "Emails the reply to the customer"),
+            ("auto_resolve_ticket", True, True, "Marks the ticket solved"),
+            ("escalate_to_agent", True, False, "Hands the ticket to a person"),
+        ],
+        "runbook": (
+            "## If replies go wrong\n\n"
+            "1. Harmful content or data exposure: **kill switch** (mode *off*) at once.\n"
+            "2. Otherwise degrade to macros and sample 20 replies for review.\n"
+        ),
+    },
+    {
+        "slug": "product-ranker",
+        "name": "Product ranker",
+        "owner": "admin",
+        "kind": AISystem.Kind.RANKER,
+        "description": "Orders products on category pages for each visitor.",
+        "has_human_fallback": False,
+        "human_fallback": "",
+        "degraded_behaviour": "",
+        "actions": [("show_ranking", True, True, "Shows the ordered list to the visitor")],
+        "runbook": "",
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent): people for every role, AI systems, incidents."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        people = {username: self._person(username, *rest) for username, *rest in PEOPLE}
+        systems = {spec["slug"]: self._system(spec, people) for spec in SYSTEMS}
+        self._incidents(systems, people)
+        self._print_sign_in()
+
+    def _person(self, username, first_name, last_name, role):
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": f"{username}@example.com",
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.is_staff = user.is_superuser = role == Role.ADMIN
+            user.save()
+            user.groups.add(Group.objects.get(name=role.group_name))
+        return user
+
+    def _system(self, spec, people):
+        existing = AISystem.objects.filter(slug=spec["slug"]).first()
+        if existing:
+            return existing
+        owner = people[spec["owner"]]
+        details = {
+            k: spec[k]
+            for k in ("description", "has_human_fallback", "human_fallback", "degraded_behaviour")
+        }
+        system = system_register(
+            actor=people["admin"],
+            slug=spec["slug"],
+            name=spec["name"],
+            owner=owner,
+            kind=spec["kind"],
+            **details,
+        )
+        for name, reversible, user_visible, description in spec["actions"]:
+            action_type_add(
+                actor=owner,
+                system=system,
+                name=name,
+                reversible=reversible,
+                user_visible=user_visible,
+                description=description,
+            )
+        if spec["runbook"]:
+            runbook_revise(actor=owner, system=system, body=spec["runbook"], reason="First version")
+        return system
+
+    def _incidents(self, systems, people):
+        if Incident.objects.exists():
+            return
+        now = timezone.now()
+        old = incident_declare(
+            actor=people["lead"],
+            title="Support replies quoted another customer's order",
+            systems=[systems["support-reply"]],
+            severity=Incident.Severity.SEV1,
+            summary=(
+                "A retrieval index rebuild mixed order histories: replies quoted other "
+                "customers' orders."
+            ),
+            lead=people["lead"],
+            onset_at=now - timedelta(days=6, hours=3),
+            detected_at=now - timedelta(days=6, hours=2, minutes=20),
+            declared_at=now - timedelta(days=6, hours=2, minutes=15),
+        )
+        for status, ago in [
+            (Incident.Status.CONTAINED, timedelta(days=6, hours=2, minutes=9)),
+            (Incident.Status.RESOLVED, timedelta(days=5, hours=20)),
+        ]:
+            incident_status_change(actor=people["lead"], incident=old, status=status, at=now - ago)
+        incident_declare(
+            actor=people["responder"],
+            title="Refund requests flagged as fraud: 2% → 9% in an hour",
+            systems=[systems["refund-classifier"]],
+            severity=Incident.Severity.SEV2,
+            summary="The fraud share tripled after this morning's deploy: account holds fire.",
+            lead=people["lead"],
+            onset_at=now - timedelta(minutes=75),
+            detected_at=now - timedelta(minutes=41),
+            declared_at=now - timedelta(minutes=38),
+        )
+        incident_declare(
+            actor=people["responder"],
+            title="Reply length distribution shifted after prompt edit",
+            systems=[systems["support-reply"]],
+            severity=Incident.Severity.SEV3,
+            summary="Median reply length fell from 96 to 61 words. No wrong reply confirmed yet.",
+            onset_at=now - timedelta(hours=5),
+            detected_at=now - timedelta(hours=4),
+            declared_at=now - timedelta(hours=4),
+        )
+
+    def _print_sign_in(self):
+        self.stdout.write(f"Demo people (password for each: {DEMO_PASSWORD})")
+        for username, first_name, last_name, role in PEOPLE:
+            self.stdout.write(f"  {username:<10} {role.label:<14} {first_name} {last_name}")

@@ -1,0 +1,77 @@
+"""The role matrix: who may do what, checked server-side on every action.
+
+Roles form a ladder; each role may do everything the roles below it may. A person's role
+is the highest of their groups (a superuser is an admin). Some actions are also open to
+the named owner of the object they act on, whatever their role.
+"""
+
+from enum import IntEnum
+
+
+class Role(IntEnum):
+    VIEWER = 1
+    REVIEWER = 2
+    RESPONDER = 3
+    INCIDENT_LEAD = 4
+    ADMIN = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+    @property
+    def group_name(self) -> str:
+        """The auth group that grants this role (created by a migration)."""
+        return self.label
+
+
+# action -> (the lowest role that may do it, whether the object's owner may do it too).
+# docs/ROLES.md renders this table; keep the two in step.
+ROLE_MATRIX: dict[str, tuple[Role, bool]] = {
+    "incident.view": (Role.VIEWER, False),
+    "system.view": (Role.VIEWER, False),
+    "audit.view": (Role.VIEWER, False),
+    "review.view": (Role.REVIEWER, False),
+    "system.register": (Role.RESPONDER, False),
+    "system.edit": (Role.ADMIN, True),
+    "token.manage": (Role.ADMIN, True),
+}
+
+ACTION_DESCRIPTIONS = {
+    "incident.view": "See incidents, their timelines and the incident list",
+    "system.view": "See AI systems, their action catalogs and runbooks",
+    "audit.view": "Read the audit log of any object",
+    "review.view": "Work the ground-truth review queue",
+    "system.register": "Register a new AI system (and become its owner)",
+    "system.edit": "Edit a system, its action catalog and its runbook",
+    "token.manage": "Issue and revoke a system's API tokens",
+}
+
+
+def role_of(user) -> Role | None:
+    """The person's role, or None for someone signed in without one (or signed out)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    cached = getattr(user, "_failsafe_role", False)
+    if cached is not False:
+        return cached
+    if user.is_superuser:
+        role = Role.ADMIN
+    else:
+        by_group = {r.group_name: r for r in Role}
+        names = user.groups.values_list("name", flat=True)
+        role = max((by_group[n] for n in names if n in by_group), default=None)
+    user._failsafe_role = role
+    return role
+
+
+def can(user, action: str, obj=None) -> bool:
+    minimum, owner_may = ROLE_MATRIX[action]
+    role = role_of(user)
+    if role is not None and role >= minimum:
+        return True
+    return bool(owner_may and role is not None and obj is not None and _owns(user, obj))
+
+
+def _owns(user, obj) -> bool:
+    return getattr(obj, "owner_id", None) == user.pk
