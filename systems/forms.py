@@ -1,0 +1,77 @@
+from django import forms
+from django.contrib.auth import get_user_model
+
+from systems.models import ActionType, AISystem, SystemToken
+
+
+class SystemForm(forms.ModelForm):
+    class Meta:
+        model = AISystem
+        fields = [
+            "slug",
+            "name",
+            "owner",
+            "kind",
+            "description",
+            "has_human_fallback",
+            "human_fallback",
+            "degraded_behaviour",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "human_fallback": forms.Textarea(attrs={"rows": 2}),
+            "degraded_behaviour": forms.Textarea(attrs={"rows": 2}),
+        }
+        help_texts = {"slug": "Used in URLs and by the AI system itself, e.g. refund-classifier."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True)
+        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        if self.instance.pk:
+            # The slug is the system's public name: SDKs and tokens depend on it.
+            del self.fields["slug"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("has_human_fallback") and not data.get("human_fallback", "").strip():
+            self.add_error("human_fallback", "Say where the work goes when it is routed to people.")
+        return data
+
+
+class ActionTypeForm(forms.ModelForm):
+    class Meta:
+        model = ActionType
+        fields = ["name", "description", "reversible", "user_visible"]
+
+    def __init__(self, *args, system, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.system = system
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if self.system.action_types.filter(name=name).exists():
+            raise forms.ValidationError("This system already has an action of that name.")
+        return name
+
+
+class RunbookForm(forms.Form):
+    body = forms.CharField(
+        label="Runbook",
+        widget=forms.Textarea(attrs={"rows": 18, "class": "mono"}),
+        help_text="Markdown. Write it for a stressed responder at 3 a.m.: steps, not prose.",
+    )
+    reason = forms.CharField(max_length=200, required=False, label="What changed")
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=80, initial="production")
+    scopes = forms.MultipleChoiceField(
+        choices=SystemToken.Scope.choices,
+        initial=SystemToken.Scope.values,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False)

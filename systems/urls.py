@@ -1,0 +1,17 @@
+from django.urls import path
+
+from systems import views
+
+app_name = "systems"
+
+urlpatterns = [
+    path("", views.system_index, name="list"),
+    path("new/", views.system_register, name="register"),
+    path("<slug:slug>/", views.system_detail, name="detail"),
+    path("<slug:slug>/edit/", views.system_edit, name="edit"),
+    path("<slug:slug>/runbook/", views.runbook_edit, name="runbook"),
+    path("<slug:slug>/actions/", views.action_type_add, name="action-add"),
+    path("<slug:slug>/actions/<str:name>/remove/", views.action_type_remove, name="action-remove"),
+    path("<slug:slug>/tokens/", views.token_issue, name="token-issue"),
+    path("<slug:slug>/tokens/<str:prefix>/revoke/", views.token_revoke, name="token-revoke"),
+]

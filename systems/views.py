@@ -1,0 +1,127 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from core.permissions import require, role_required
+from core.selectors import audit_entries_for
+from incidents.selectors import incident_list
+from systems import services
+from systems.forms import ActionTypeForm, ReasonForm, RunbookForm, SystemForm, TokenForm
+from systems.selectors import system_get, system_list
+
+
+@role_required("system.view")
+def system_index(request):
+    return render(request, "systems/list.html", {"systems": system_list()})
+
+
+@role_required("system.register")
+def system_register(request):
+    form = SystemForm(request.POST or None, initial={"owner": request.user})
+    if request.method == "POST" and form.is_valid():
+        system = services.system_register(actor=request.user, **form.cleaned_data)
+        messages.success(request, f"{system.name} is registered. Next: its action catalog.")
+        return redirect(system)
+    return render(request, "systems/form.html", {"form": form})
+
+
+@role_required("system.view")
+def system_detail(request, slug):
+    system = system_get(slug)
+    context = {
+        "system": system,
+        "open_incidents": incident_list(status="open", system=slug)[:20],
+        "action_form": ActionTypeForm(system=system),
+        "token_form": TokenForm(),
+        "history": audit_entries_for(system, *system.tokens.all(), limit=30),
+    }
+    return render(request, "systems/detail.html", context)
+
+
+def _reason(request) -> str:
+    form = ReasonForm(request.POST)
+    return form.cleaned_data["reason"] if form.is_valid() else ""
+
+
+def _editable_system(request, slug, action="system.edit"):
+    system = system_get(slug)
+    require(request.user, action, system)
+    return system
+
+
+def system_edit(request, slug):
+    system = _editable_system(request, slug)
+    form = SystemForm(request.POST or None, instance=system)
+    if request.method == "POST" and form.is_valid():
+        # The form has set the new values on `system`; the service records the change.
+        changes = {f: form.cleaned_data[f] for f in form.changed_data}
+        system.refresh_from_db()
+        services.system_update(actor=request.user, system=system, **changes)
+        messages.success(request, "Saved.")
+        return redirect(system)
+    return render(request, "systems/form.html", {"form": form, "system": system})
+
+
+def _catalog(request, system, form=None, status=200):
+    system = system_get(system.slug)
+    context = {"system": system, "action_form": form or ActionTypeForm(system=system)}
+    if request.htmx:
+        return render(request, "systems/_catalog.html", context, status=status)
+    return redirect(system)
+
+
+@require_POST
+def action_type_add(request, slug):
+    system = _editable_system(request, slug)
+    form = ActionTypeForm(request.POST, system=system)
+    if not form.is_valid():
+        if not request.htmx:
+            messages.error(request, "The action was not added: " + form.errors.as_text())
+        return _catalog(request, system, form, status=422)
+    services.action_type_add(actor=request.user, system=system, **form.cleaned_data)
+    return _catalog(request, system)
+
+
+@require_POST
+def action_type_remove(request, slug, name):
+    system = _editable_system(request, slug)
+    action_type = get_object_or_404(system.action_types, name=name)
+    services.action_type_remove(
+        actor=request.user, action_type=action_type, reason=_reason(request)
+    )
+    return _catalog(request, system)
+
+
+def runbook_edit(request, slug):
+    system = _editable_system(request, slug)
+    current = system.runbook
+    form = RunbookForm(request.POST or None, initial={"body": current.body if current else ""})
+    if request.method == "POST" and form.is_valid():
+        version = services.runbook_revise(actor=request.user, system=system, **form.cleaned_data)
+        messages.success(request, f"Runbook version {version.number} saved.")
+        return redirect(system)
+    return render(request, "systems/runbook_form.html", {"system": system, "form": form})
+
+
+@require_POST
+def token_issue(request, slug):
+    system = _editable_system(request, slug, "token.manage")
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "No token issued: " + form.errors.as_text())
+        return redirect(system)
+    token, raw = services.token_issue(actor=request.user, system=system, **form.cleaned_data)
+    # Shown on this one response and never again: only its hash is stored.
+    context = {"system": system, "token": token, "raw": raw}
+    response = render(request, "systems/token_issued.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def token_revoke(request, slug, prefix):
+    system = _editable_system(request, slug, "token.manage")
+    token = get_object_or_404(system.tokens, prefix=prefix)
+    services.token_revoke(actor=request.user, token=token, reason=_reason(request))
+    messages.success(request, f"Token {token.prefix}… revoked. It stops working at once.")
+    return redirect(system)
