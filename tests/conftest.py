@@ -1,0 +1,108 @@
+"""Fixtures shared by the whole suite, and a check that the real services are there."""
+
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+from tests.factories import AISystemFactory, Role, UserFactory
+
+START_HINTS = {
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "Redis": 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    """Stop at once, saying how to start them, when PostgreSQL or Redis is not running."""
+    db = settings.DATABASES["default"]
+    redis = urlparse(settings.REDIS_URL)
+    needed = {
+        "PostgreSQL": (db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)),
+        "Redis": (redis.hostname or "127.0.0.1", redis.port or 6379),
+    }
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit("The suite runs on PostgreSQL: set DATABASE_URL=postgres://…", returncode=2)
+    down = [name for name, (host, port) in needed.items() if not _reachable(host, port)]
+    if down:
+        lines = [
+            f"{name} is not reachable at {needed[name][0]}:{needed[name][1]}." for name in down
+        ]
+        lines += ["Start it with:"] + [f"  {START_HINTS[name]}" for name in down]
+        lines += ["or point DATABASE_URL / REDIS_URL at running servers."]
+        pytest.exit("\n".join(lines), returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (the real Redis, in its test database)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="vera", role=Role.VIEWER)
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="rui", role=Role.REVIEWER)
+
+
+@pytest.fixture
+def responder(db):
+    return UserFactory(username="rosa", role=Role.RESPONDER)
+
+
+@pytest.fixture
+def lead(db):
+    return UserFactory(username="lena", role=Role.INCIDENT_LEAD)
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="ada", role=Role.ADMIN)
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but given no role: must see nothing."""
+    return UserFactory(username="otto", role=None)
+
+
+@pytest.fixture
+def owner(db):
+    """Owns `system`; a viewer by role, so only ownership lets them edit it."""
+    return UserFactory(username="olga", role=Role.VIEWER)
+
+
+@pytest.fixture
+def system(owner):
+    return AISystemFactory(slug="refund-classifier", name="Refund classifier", owner=owner)
+
+
+@pytest.fixture
+def other_system(db):
+    return AISystemFactory(slug="support-reply", name="Support reply drafter")
+
+
+@pytest.fixture
+def client_for(client):
+    """`client_for(user)`: the test client signed in as that person."""
+
+    def sign_in(user):
+        client.force_login(user)
+        return client
+
+    return sign_in
