@@ -2,21 +2,13 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from systems.models import ActionType, AISystem, SystemToken
+from systems.services import SYSTEM_FIELDS
 
 
 class SystemForm(forms.ModelForm):
     class Meta:
         model = AISystem
-        fields = [
-            "slug",
-            "name",
-            "owner",
-            "kind",
-            "description",
-            "has_human_fallback",
-            "human_fallback",
-            "degraded_behaviour",
-        ]
+        fields = SYSTEM_FIELDS
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "human_fallback": forms.Textarea(attrs={"rows": 2}),

@@ -50,35 +50,21 @@ def _fresh_cache():
     cache.clear()
 
 
-@pytest.fixture
-def viewer(db):
-    return UserFactory(username="vera", role=Role.VIEWER)
+def _person(username, role, doc=None):
+    @pytest.fixture
+    def person(db):
+        return UserFactory(username=username, role=role)
+
+    person.__doc__ = doc
+    return person
 
 
-@pytest.fixture
-def reviewer(db):
-    return UserFactory(username="rui", role=Role.REVIEWER)
-
-
-@pytest.fixture
-def responder(db):
-    return UserFactory(username="rosa", role=Role.RESPONDER)
-
-
-@pytest.fixture
-def lead(db):
-    return UserFactory(username="lena", role=Role.INCIDENT_LEAD)
-
-
-@pytest.fixture
-def admin_user(db):
-    return UserFactory(username="ada", role=Role.ADMIN)
-
-
-@pytest.fixture
-def outsider(db):
-    """Signed in, but given no role: must see nothing."""
-    return UserFactory(username="otto", role=None)
+viewer = _person("vera", Role.VIEWER)
+reviewer = _person("rui", Role.REVIEWER)
+responder = _person("rosa", Role.RESPONDER)
+lead = _person("lena", Role.INCIDENT_LEAD)
+admin_user = _person("ada", Role.ADMIN)
+outsider = _person("otto", None, "Signed in, but given no role: must see nothing.")
 
 
 @pytest.fixture
