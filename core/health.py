@@ -11,6 +11,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from core.models import Heartbeat
+
 
 def _timed(check):
     started = time.perf_counter()
@@ -58,8 +60,6 @@ def check_channel_layer():
 
 
 def check_celery():
-    from core.models import Heartbeat
-
     beat = Heartbeat.objects.filter(name="celery").first()
     if beat is None:
         raise RuntimeError("no heartbeat yet: are the Celery worker and beat running?")

@@ -15,7 +15,7 @@ def audit_entries_for(*targets: models.Model, limit: int = 50) -> list[AuditEntr
     query = Q()
     for content_type, ids in ids_by_type.items():
         query |= Q(target_type=content_type, target_id__in=ids)
-    return list(AuditEntry.objects.filter(query).select_related("actor")[:limit])
+    return list(AuditEntry.objects.filter(query)[:limit])
 
 
 def audit_entries(*, verb_prefix: str = "", limit: int = 200) -> list[AuditEntry]:
@@ -29,4 +29,4 @@ def audit_entries(*, verb_prefix: str = "", limit: int = 200) -> list[AuditEntry
 def audit_entries_about(content_type: ContentType, object_id: str, limit: int = 500):
     """One object's history by its key, whether or not the object still exists."""
     entries = AuditEntry.objects.filter(target_type=content_type, target_id=object_id)
-    return list(entries.select_related("actor")[:limit])
+    return list(entries[:limit])

@@ -33,7 +33,7 @@ def system_get(slug: str) -> AISystem:
     return get_object_or_404(
         AISystem.objects.select_related("owner").prefetch_related(
             "action_types",
-            "runbook_versions",
+            Prefetch("runbook_versions", queryset=RunbookVersion.objects.select_related("author")),
             Prefetch("tokens", queryset=SystemToken.objects.order_by("revoked_at", "-created_at")),
         ),
         slug=slug,

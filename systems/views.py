@@ -63,11 +63,12 @@ def system_edit(request, slug):
 
 
 def _catalog(request, system, form=None, status=200):
-    system = system_get(system.slug)
+    """htmx swaps the catalog in place; a plain form post goes back to the page."""
+    if not request.htmx:
+        return redirect(system)
+    system = system_get(system.slug)  # reload: the catalog has just changed
     context = {"system": system, "action_form": form or ActionTypeForm(system=system)}
-    if request.htmx:
-        return render(request, "systems/_catalog.html", context, status=status)
-    return redirect(system)
+    return render(request, "systems/_catalog.html", context, status=status)
 
 
 @require_POST
