@@ -3,20 +3,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
+from core.append_only import AppendOnlyError, AppendOnlyModel
 
-class AppendOnlyError(Exception):
-    """The audit log is append-only: its entries are never changed or removed."""
-
-
-class AuditEntryQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise AppendOnlyError("audit entries cannot be updated")
-
-    def delete(self):
-        raise AppendOnlyError("audit entries cannot be deleted")
+__all__ = ["AppendOnlyError", "AuditEntry", "Heartbeat"]
 
 
-class AuditEntry(models.Model):
+class AuditEntry(AppendOnlyModel):
     """One state change anywhere in Failsafe: who, what, to which object, before and after.
 
     Written by the same service call (and transaction) as the change it records. The
@@ -38,8 +30,6 @@ class AuditEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
 
-    objects = AuditEntryQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
@@ -54,14 +44,6 @@ class AuditEntry(models.Model):
         return (
             f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.verb} {self.target_repr}"
         )
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise AppendOnlyError("audit entries cannot be changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("audit entries cannot be deleted")
 
     def changes(self) -> list[tuple[str, object, object]]:
         """(field, before, after) for each field that differs, for display."""
