@@ -143,6 +143,22 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Beat writes a heartbeat this often; /healthz calls Celery stale after a few misses.
 CELERY_HEARTBEAT_SECONDS = 15
+# How often beat looks for due reminders and webhook deliveries (the due times themselves
+# live in the database, so a restart loses nothing).
+CELERY_DUE_WORK_SECONDS = env.int("CELERY_DUE_WORK_SECONDS", default=10)
+
+# --- Incident response defaults (PRODUCT.md section 4) ---------------------------------
+FAILSAFE_UPDATE_CADENCE_MINUTES = {
+    "SEV1": env.int("FAILSAFE_SEV1_UPDATE_MINUTES", default=30),
+    "SEV2": env.int("FAILSAFE_SEV2_UPDATE_MINUTES", default=60),
+}
+# An open incident with no lead or no severity this long after it was opened is chased.
+FAILSAFE_TRIAGE_REMINDER_MINUTES = env.int("FAILSAFE_TRIAGE_REMINDER_MINUTES", default=10)
+# Outgoing webhooks: attempts before a delivery is given up, and each attempt's timeout.
+FAILSAFE_WEBHOOK_ATTEMPTS = env.int("FAILSAFE_WEBHOOK_ATTEMPTS", default=6)
+FAILSAFE_WEBHOOK_TIMEOUT_SECONDS = env.float("FAILSAFE_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Where people reach this Failsafe: links in webhook messages point here.
+FAILSAFE_BASE_URL = env.str("FAILSAFE_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -23,6 +23,7 @@ urlpatterns = [
     path("readiness/", readiness, name="readiness"),
     path("review/", include("monitoring.urls")),
     path("status/", include("comms.urls")),
+    path("webhooks/", include("comms.webhook_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -31,6 +31,16 @@ def snapshot(instance: models.Model, fields: list[str]) -> dict:
     return {name: _json_value(getattr(instance, name)) for name in fields}
 
 
+def actor_of(actor) -> tuple[object, str]:
+    """(the person or None, the label shown) for a person, a system token or a process."""
+    user = actor if isinstance(actor, get_user_model()) else None
+    if user is not None:
+        return user, user.get_username()[:150]
+    if actor is not None:
+        return None, actor.audit_label[:150]
+    return None, PROCESS_ACTOR
+
+
 def audit_record(
     *,
     actor,
@@ -45,16 +55,10 @@ def audit_record(
     `actor` is a person, a system token (anything with an `audit_label`), or None for
     Failsafe's own processes.
     """
-    user = actor if isinstance(actor, get_user_model()) else None
-    if user is not None:
-        label = user.get_username()
-    elif actor is not None:
-        label = actor.audit_label
-    else:
-        label = PROCESS_ACTOR
+    user, label = actor_of(actor)
     return AuditEntry.objects.create(
         actor=user,
-        actor_label=label[:150],
+        actor_label=label,
         verb=verb,
         target_type=ContentType.objects.get_for_model(target),
         target_id=str(target.pk),

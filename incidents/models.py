@@ -3,34 +3,39 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from core.append_only import AppendOnlyModel
+from incidents import lifecycle, severity
+
 
 class Incident(models.Model):
     """One AI incident: what went wrong, how bad it is, where the response stands."""
 
-    class Severity(models.TextChoices):
-        SEV1 = "SEV1", "SEV1 · harmful"
-        SEV2 = "SEV2", "SEV2 · wrong, contained"
-        SEV3 = "SEV3", "SEV3 · anomalous"
+    Severity = severity.Severity
+    Harm = severity.Harm
+    Status = lifecycle.Status
 
-    class Status(models.TextChoices):
-        TRIAGE = "triage"
-        INVESTIGATING = "investigating"
-        CONTAINED = "contained"
-        MITIGATED = "mitigated"
-        RESOLVED = "resolved"
-        CLOSED = "closed"
-
-        @classmethod
-        def open_values(cls) -> list[str]:
-            return [cls.TRIAGE, cls.INVESTIGATING, cls.CONTAINED, cls.MITIGATED]
+    class Source(models.TextChoices):
+        PERSON = "person", "declared by a person"
+        ALERT = "alert", "opened by an alert"
 
     # The number people say out loud ("INC-42"); the primary key stays internal.
     number = models.PositiveIntegerField(unique=True)
     title = models.CharField(max_length=200)
     summary = models.TextField(blank=True)
     systems = models.ManyToManyField("systems.AISystem", related_name="incidents")
-    severity = models.CharField(max_length=4, choices=Severity.choices)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.PERSON)
+
+    # Triage: the two answers, the severity they give, and an override with its reason.
+    # An empty severity means nobody has classified the incident yet.
+    harm = models.CharField(max_length=12, choices=Harm.choices, blank=True)
+    irreversible_actions = models.BooleanField(null=True, blank=True)
+    severity = models.CharField(max_length=4, choices=Severity.choices, blank=True)
+    severity_override_reason = models.TextField(blank=True)
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIAGE)
+    closed_as_benign = models.BooleanField(default=False)
+
+    # People: one lead owns the decisions; a scribe keeps the record; a comms owner talks.
     lead = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -38,15 +43,27 @@ class Incident(models.Model):
         on_delete=models.PROTECT,
         related_name="led_incidents",
     )
+    scribe = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    comms_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    participants = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="incidents_joined"
+    )
     declared_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
+
     declared_at = models.DateTimeField(default=timezone.now)
     onset_at = models.DateTimeField(null=True, blank=True, help_text="When the failure began.")
     detected_at = models.DateTimeField(null=True, blank=True)
     contained_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the next status update is owed (None: none is owed, e.g. SEV3 or resolved).
+    next_update_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-declared_at", "-number"]
@@ -54,6 +71,7 @@ class Incident(models.Model):
             # The incident list: WHERE status IN (open…) ORDER BY declared_at DESC.
             models.Index(fields=["status", "-declared_at"], name="incident_status_declared"),
             models.Index(fields=["severity", "-declared_at"], name="incident_sev_declared"),
+            models.Index(fields=["lead", "-declared_at"], name="incident_lead_declared"),
         ]
 
     def __str__(self):
@@ -69,3 +87,88 @@ class Incident(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.Status.open_values()
+
+    @property
+    def owner_id(self):
+        """The lead owns an incident's decisions: the role matrix's owner rule uses this."""
+        return self.lead_id
+
+    @property
+    def severity_assessed(self) -> str:
+        """What the scale gives for the recorded answers ('' before triage)."""
+        if not self.harm:
+            return ""
+        return severity.assess(self.harm, bool(self.irreversible_actions)).severity
+
+    @property
+    def is_overridden(self) -> bool:
+        return bool(self.severity_override_reason) and self.severity != self.severity_assessed
+
+    @property
+    def update_overdue(self) -> bool:
+        return bool(self.next_update_due_at and self.next_update_due_at <= timezone.now())
+
+    # The response's clocks. Detection counts from the alert, or from the declaration
+    # when a person noticed first.
+    @property
+    def detected_or_declared_at(self):
+        return self.detected_at or self.declared_at
+
+    @property
+    def time_to_detect(self):
+        if self.onset_at is None:
+            return None
+        return self.detected_or_declared_at - self.onset_at
+
+    @property
+    def time_to_contain(self):
+        if self.contained_at is None:
+            return None
+        return self.contained_at - self.detected_or_declared_at
+
+    @property
+    def time_to_resolve(self):
+        if self.resolved_at is None:
+            return None
+        return self.resolved_at - self.detected_or_declared_at
+
+
+class TimelineEntry(AppendOnlyModel):
+    """One line of an incident's record, append-only: what happened, when, and who did it.
+
+    Written by the same service call as the change it records (and its audit entry).
+    """
+
+    class Kind(models.TextChoices):
+        DECLARED = "declared"
+        EDIT = "edit"
+        ALERT = "alert"
+        SEVERITY = "severity"
+        STATUS = "status"
+        PEOPLE = "people"
+        MODE = "mode"
+        DEPLOYMENT = "deployment"
+        ROLLBACK = "rollback"
+        REVIEW = "review"
+        STATUS_UPDATE = "status_update", "status update"
+        MESSAGE = "message"
+        COMMUNICATION = "communication"
+        REMINDER = "reminder"
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    text = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["incident", "id"], name="timeline_incident_id")]
+        verbose_name_plural = "timeline entries"
+
+    def __str__(self):
+        return f"{self.incident.reference} {self.kind} {self.at:%Y-%m-%d %H:%M}"

@@ -1,10 +1,33 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from core.permissions import role_required
-from core.selectors import audit_entries_for
-from incidents.forms import IncidentFilterForm
+from comms.selectors import latest_status_update, room_people
+from comms.services import status_update_post
+from core.permissions import require, role_required
+from core.roles import can
+from incidents import lifecycle, services, severity
+from incidents.containment import containment_steps
+from incidents.forms import (
+    ClassifyForm,
+    DeclareForm,
+    IncidentFilterForm,
+    MessageForm,
+    PeopleForm,
+    StatusForm,
+    StatusUpdateForm,
+)
+from incidents.models import Incident
 from incidents.readiness import readiness_of
-from incidents.selectors import incident_get, incident_list
+from incidents.selectors import (
+    incident_get,
+    incident_list,
+    open_counts_by_severity,
+    timeline_page,
+)
+from systems.models import AISystem
 from systems.selectors import system_list_for_readiness
 
 PAGE_SIZE = 50
@@ -15,20 +38,278 @@ def incident_index(request):
     # Responders come here for what is burning: open incidents unless they ask otherwise.
     filters = IncidentFilterForm(request.GET or {"status": "open"})
     criteria = filters.cleaned_data if filters.is_valid() else {}
-    incidents = incident_list(**{k: v for k, v in criteria.items() if v})[:PAGE_SIZE]
-    context = {"filters": filters, "incidents": incidents}
+    incidents = incident_list(**{k: v for k, v in criteria.items() if v})
+    page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filters": filters,
+        "page": page,
+        "incidents": page.object_list,
+        "query": query.urlencode(),
+        "counts": open_counts_by_severity(),
+    }
     template = "incidents/_table.html" if request.htmx else "incidents/list.html"
     return render(request, template, context)
 
 
 @role_required("incident.view")
+def severity_scale(request):
+    rows = [
+        (
+            harm,
+            severity.HARM_MEANING[harm],
+            severity.assess(harm, True),
+            severity.assess(harm, False),
+        )
+        for harm in severity.Harm
+    ]
+    responses = [(s, severity.response_for(s)) for s in severity.Severity]
+    return render(request, "incidents/severity.html", {"rows": rows, "responses": responses})
+
+
+def _prefilled_irreversible(systems) -> str:
+    return "yes" if any(s.has_irreversible_actions for s in systems) else "no"
+
+
+def _may_override(user, incident=None) -> bool:
+    return can(user, "incident.override", incident or Incident())
+
+
+@role_required("incident.declare")
+def incident_declare(request):
+    may_override = _may_override(request.user)
+    if request.method == "POST":
+        form = DeclareForm(request.POST, may_override=may_override)
+        if form.is_valid():
+            try:
+                incident = services.incident_declare(actor=request.user, **form.declaration())
+            except services.IncidentError as error:
+                form.add_error(error.field if error.field in form.fields else None, str(error))
+            else:
+                return redirect(incident)
+        status = 400
+    else:
+        chosen = AISystem.objects.filter(slug__in=request.GET.getlist("system"))
+        form = DeclareForm(
+            may_override=may_override,
+            initial={
+                "systems": chosen,
+                "irreversible_actions": _prefilled_irreversible(
+                    chosen.prefetch_related("action_types")
+                ),
+            },
+        )
+        status = 200
+    return render(request, "incidents/declare.html", {"form": form}, status=status)
+
+
+@require_GET
+@role_required("incident.view")
+def severity_preview(request):
+    """What the scale gives for the answers so far: the form shows it as they are chosen."""
+    systems = AISystem.objects.filter(pk__in=request.GET.getlist("systems")).prefetch_related(
+        "action_types"
+    )
+    harm = request.GET.get("harm", "")
+    answered = request.GET.get("irreversible_actions", "")
+    irreversible = answered == "yes" if answered else _prefilled_irreversible(systems) == "yes"
+    assessment = severity.assess(harm, irreversible) if harm in severity.Harm.values else None
+    context = {"assessment": assessment, "irreversible": irreversible, "systems": systems}
+    return render(request, "incidents/_assessment.html", context)
+
+
+def _page_context(request, incident, **extra):
+    entries, more = timeline_page(incident)
+    people_form = PeopleForm()
+    context = {
+        "incident": incident,
+        "entries": entries,
+        "earlier": entries[0].pk if more and entries else None,
+        "steps": containment_steps(incident.severity, incident.systems.all()),
+        "moves": lifecycle.moves_from(incident.status),
+        "classify_form": ClassifyForm(
+            may_override=_may_override(request.user, incident),
+            initial={
+                "harm": incident.harm,
+                "irreversible_actions": (
+                    ("yes" if incident.irreversible_actions else "no")
+                    if incident.harm
+                    else _prefilled_irreversible(incident.systems.all())
+                ),
+            },
+        ),
+        "assessment": (
+            severity.assess(incident.harm, incident.irreversible_actions) if incident.harm else None
+        ),
+        "response": severity.response_for(incident.severity) if incident.severity else "",
+        "people_form": people_form,
+        "update_form": StatusUpdateForm(),
+        "message_form": MessageForm(),
+        "last_update": latest_status_update(incident),
+        "present": room_people(incident.pk),
+    }
+    context.update(extra)
+    return context
+
+
+@role_required("incident.view")
 def incident_detail(request, number):
     incident = incident_get(number)
+    return render(request, "incidents/detail.html", _page_context(request, incident))
+
+
+@role_required("incident.view")
+def incident_summary(request, number):
+    """The response panel alone: the room asks for it after a change others made."""
+    incident = incident_get(number)
+    return render(request, "incidents/_response.html", _page_context(request, incident))
+
+
+@role_required("incident.view")
+def incident_timeline(request, number):
+    """Earlier timeline entries, for "show earlier" (the page shows the latest first)."""
+    incident = incident_get(number)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("before must be an entry id", status=400)
+    entries, more = timeline_page(incident, before=before)
+    context = {"incident": incident, "entries": entries, "earlier": entries[0].pk if more else None}
+    return render(request, "incidents/_timeline_earlier.html", context)
+
+
+def _respond(request, incident, *, error=None, form_name=None, form=None):
+    """After an action: htmx gets the response panel (with the error beside its form);
+    a plain form post goes back to the page."""
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(incident)
+    incident = incident_get(incident.number)
+    extra = {"error": error}
+    if form_name and form is not None:
+        extra[form_name] = form
+    status = 422 if error else 200
     return render(
         request,
-        "incidents/detail.html",
-        {"incident": incident, "history": audit_entries_for(incident)},
+        "incidents/_response.html",
+        _page_context(request, incident, **extra),
+        status=status,
     )
+
+
+def _act(request, number, action, make_form, form_name, call):
+    """The shape of every incident action: load, check the role, validate, call, answer."""
+    incident = incident_get(number)
+    require(request.user, action, incident)
+    form = make_form(request.POST, incident)
+    if not form.is_valid():
+        return _respond(request, incident, error=_form_error(form), form_name=form_name, form=form)
+    try:
+        call(incident, form)
+    except services.IncidentError as error:
+        if error.field in form.fields:
+            form.add_error(error.field, str(error))
+        return _respond(request, incident, error=str(error), form_name=form_name, form=form)
+    return _respond(request, incident)
+
+
+def _form_error(form) -> str:
+    return "; ".join(
+        f"{form.fields[f].label or f}: {' '.join(errors)}" if f in form.fields else " ".join(errors)
+        for f, errors in form.errors.items()
+    )
+
+
+@require_POST
+def incident_classify(request, number):
+    return _act(
+        request,
+        number,
+        "incident.triage",
+        lambda data, incident: ClassifyForm(
+            data, may_override=_may_override(request.user, incident)
+        ),
+        "classify_form",
+        lambda incident, form: services.incident_classify(
+            actor=request.user, incident=incident, **form.triage()
+        ),
+    )
+
+
+@require_POST
+def incident_status(request, number):
+    return _act(
+        request,
+        number,
+        "incident.status",
+        lambda data, _: StatusForm(data),
+        "status_form",
+        lambda incident, form: services.incident_status_change(
+            actor=request.user, incident=incident, **form.cleaned_data
+        ),
+    )
+
+
+@require_POST
+def incident_people(request, number):
+    def change(incident, form):
+        person = form.cleaned_data["person"]
+        services.incident_people_change(
+            actor=request.user, incident=incident, **{form.cleaned_data["role"]: person}
+        )
+
+    # The service decides who may: the lead, an incident lead, or a responder taking an
+    # empty lead for themselves.
+    return _act(
+        request, number, "incident.view", lambda data, _: PeopleForm(data), "people_form", change
+    )
+
+
+@require_POST
+def incident_update(request, number):
+    return _act(
+        request,
+        number,
+        "incident.update",
+        lambda data, _: StatusUpdateForm(data),
+        "update_form",
+        lambda incident, form: status_update_post(
+            actor=request.user,
+            incident=incident,
+            known=form.cleaned_data["known"],
+            doing=form.cleaned_data["doing"],
+            next_update_at=form.cleaned_data["next_update_at"],
+        ),
+    )
+
+
+@require_POST
+def incident_message(request, number):
+    """Post in the room. htmx gets the entry back (the room's socket brings it too; the
+    page shows it once); a plain post goes back to the page."""
+    incident = incident_get(number)
+    require(request.user, "incident.message", incident)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(_form_error(form), status=422, content_type="text/plain")
+    try:
+        entry = services.incident_message_post(
+            actor=request.user, incident=incident, text=form.cleaned_data["text"]
+        )
+    except services.IncidentError as error:
+        return HttpResponse(str(error), status=422, content_type="text/plain")
+    if not request.htmx:
+        return redirect(incident)
+    return render(request, "incidents/_entry.html", {"entry": entry})
+
+
+@require_POST
+def incident_join(request, number):
+    incident = incident_get(number)
+    services.incident_join(actor=request.user, incident=incident)
+    return _respond(request, incident)
 
 
 @role_required("system.view")

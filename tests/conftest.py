@@ -42,6 +42,12 @@ def pytest_sessionstart(session):
         pytest.exit("\n".join(lines), returncode=2)
 
 
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's sync API leaves an event loop in the main thread,
+    which code run after it through async_to_sync (the room's tests) must not meet."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache (the real Redis, in its test database)."""

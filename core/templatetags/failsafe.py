@@ -11,7 +11,8 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def can(context, action, obj=None):
     """`{% can "system.edit" system as may_edit %}`: show only controls the viewer may use."""
-    return role_can(context["request"].user, action, obj)
+    request = context.get("request")  # the bare 500 page renders without one
+    return request is not None and role_can(request.user, action, obj)
 
 
 @register.filter
@@ -37,3 +38,21 @@ def audit_value(value):
 def when(value, style="datetime"):
     """A <time> the browser rewrites into the viewer's own zone (static/js/failsafe.js)."""
     return {"value": value, "style": style}
+
+
+@register.filter
+def duration(value):
+    """A timedelta as a responder reads it: "42 s", "35 min", "1 h 04 min", "2 d 3 h"."""
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    if seconds < 0:
+        return "—"
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 60:
+        return f"{minutes} min"
+    if hours < 24:
+        return f"{hours} h {minutes % 60:02d} min"
+    return f"{days} d {hours % 24} h"

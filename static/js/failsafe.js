@@ -16,10 +16,17 @@
       el.textContent = (el.dataset.style === "time" ? timeOnly : dateTime).format(when);
       el.dataset.localised = "1";
     });
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     root.querySelectorAll("[data-local-zone]").forEach(function (el) {
-      el.textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "your time zone";
+      el.textContent = zone || "your time zone";
+    });
+    // Forms with local date-times say which zone they were typed in.
+    root.querySelectorAll("input[data-browser-zone]").forEach(function (el) {
+      if (zone) el.value = zone;
     });
   }
+
+  window.Failsafe = { localiseTimes: localiseTimes };
 
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
   document.addEventListener("htmx:afterSettle", function (event) { localiseTimes(event.target); });

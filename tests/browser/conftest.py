@@ -1,9 +1,15 @@
 """Playwright driving Debian's Chromium against a live Failsafe server."""
 
 import os
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import uvicorn
+from channels.routing import ProtocolTypeRouter
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from playwright.sync_api import sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
@@ -43,28 +49,79 @@ def console_errors():
     return []
 
 
+def _tab(browser, base_url, console_errors, contexts):
+    context = browser.new_context(base_url=base_url, timezone_id="Europe/Berlin")
+    contexts.append(context)
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    tab.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: console_errors.append(str(e)))
+    return tab
+
+
 @pytest.fixture
 def page(browser, live_server, console_errors):
     """A fresh browser tab on the live server. Any console error (a CSP violation, a
     failed request, a script error) left unexpected fails the test."""
-    context = browser.new_context(base_url=live_server.url, timezone_id="Europe/Berlin")
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: console_errors.append(str(e)))
-    yield page
-    context.close()
+    contexts = []
+    yield _tab(browser, live_server.url, console_errors, contexts)
+    contexts[0].close()
     assert console_errors == [], console_errors
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def _asgi_server():
+    """Failsafe's ASGI application (pages and the room's WebSockets) under uvicorn, in a
+    thread of the test process. The WSGI live server cannot speak WebSocket."""
+    from config.asgi import application, django_asgi_app
+
+    app = ProtocolTypeRouter(
+        {
+            "http": ASGIStaticFilesHandler(django_asgi_app),
+            "websocket": application.application_mapping["websocket"],
+        }
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def asgi_tabs(browser, _asgi_server, transactional_db, console_errors):
+    """Open tabs, each its own browser session, on the ASGI server: `asgi_tabs()`."""
+    contexts = []
+    yield lambda: _tab(browser, _asgi_server, console_errors, contexts)
+    for context in contexts:
+        context.close()
+    assert console_errors == [], console_errors
+
+
+def sign_in_on(tab, user, password="correct horse battery staple"):
+    tab.goto("/login/")
+    tab.get_by_label("Username").fill(user.username)
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url("**/incidents/**")
+    return tab
 
 
 @pytest.fixture
 def sign_in(page):
-    def sign_in_as(user, password="correct horse battery staple"):
-        page.goto("/login/")
-        page.get_by_label("Username").fill(user.username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/incidents/**")
-        return page
-
-    return sign_in_as
+    return lambda user, password="correct horse battery staple": sign_in_on(page, user, password)

@@ -4,7 +4,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 PUBLIC = {"/login/", "/logout/", "/healthz", "/status/"}
-SAMPLE_ARGS = {"slug": "refund-classifier", "number": "1", "name": "x", "prefix": "fsk_x"}
+SAMPLE_ARGS = {
+    "slug": "refund-classifier",
+    "number": "1",
+    "pk": "1",
+    "name": "x",
+    "prefix": "fsk_x",
+}
 
 
 def _page_paths(resolver=None, prefix=""):

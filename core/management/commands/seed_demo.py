@@ -11,9 +11,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from comms.services import status_update_post
 from core.roles import Role
 from incidents.models import Incident
-from incidents.services import incident_declare, incident_status_change
+from incidents.services import (
+    incident_declare,
+    incident_message_post,
+    incident_people_change,
+    incident_status_change,
+)
 from systems.models import AISystem
 from systems.services import action_type_add, runbook_revise, system_register
 
@@ -158,7 +164,8 @@ class Command(BaseCommand):
             actor=people["lead"],
             title="Support replies quoted another customer's order",
             systems=[systems["support-reply"]],
-            severity=Incident.Severity.SEV1,
+            harm=Incident.Harm.HARMFUL,
+            irreversible_actions=False,
             summary=(
                 "A retrieval index rebuild mixed order histories: replies quoted other "
                 "customers' orders."
@@ -173,22 +180,42 @@ class Command(BaseCommand):
             (Incident.Status.RESOLVED, timedelta(days=5, hours=20)),
         ]:
             incident_status_change(actor=people["lead"], incident=old, status=status, at=now - ago)
-        incident_declare(
+        burning = incident_declare(
             actor=people["responder"],
             title="Refund requests flagged as fraud: 2% → 9% in an hour",
             systems=[systems["refund-classifier"]],
-            severity=Incident.Severity.SEV2,
+            harm=Incident.Harm.WRONG,
+            irreversible_actions=True,
             summary="The fraud share tripled after this morning's deploy: account holds fire.",
-            lead=people["lead"],
             onset_at=now - timedelta(minutes=75),
             detected_at=now - timedelta(minutes=41),
             declared_at=now - timedelta(minutes=38),
+        )
+        incident_people_change(actor=people["lead"], incident=burning, lead=people["lead"])
+        incident_message_post(
+            actor=people["responder"],
+            incident=burning,
+            text="Account holds are firing on ordinary refunds. Three customers have called.",
+        )
+        incident_message_post(
+            actor=people["lead"],
+            incident=burning,
+            text="I lead. Contain first: kill switch on the refund classifier, then we diagnose.",
+        )
+        status_update_post(
+            actor=people["lead"],
+            incident=burning,
+            known="Since about 75 minutes ago the refund classifier flags 9% of refunds as "
+            "fraud (usually 2%), and each flag puts a hold on the customer's account.",
+            doing="Turning the classifier off so refunds go to people; then finding what "
+            "changed in this morning's deploy.",
         )
         incident_declare(
             actor=people["responder"],
             title="Reply length distribution shifted after prompt edit",
             systems=[systems["support-reply"]],
-            severity=Incident.Severity.SEV3,
+            harm=Incident.Harm.ANOMALOUS,
+            irreversible_actions=False,
             summary="Median reply length fell from 96 to 61 words. No wrong reply confirmed yet.",
             onset_at=now - timedelta(hours=5),
             detected_at=now - timedelta(hours=4),

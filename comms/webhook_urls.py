@@ -1,0 +1,15 @@
+"""Outgoing webhooks, mounted at /webhooks/ (comms.urls is the public /status/ page)."""
+
+from django.urls import path
+
+from comms import views
+
+app_name = "webhooks"
+
+urlpatterns = [
+    path("", views.webhook_index, name="list"),
+    path("<int:pk>/", views.webhook_detail, name="detail"),
+    path("<int:pk>/deliveries/", views.webhook_delivery_log, name="deliveries"),
+    path("<int:pk>/test/", views.webhook_send_test, name="test"),
+    path("<int:pk>/remove/", views.webhook_remove, name="remove"),
+]

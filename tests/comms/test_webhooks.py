@@ -1,0 +1,659 @@
+"""Outgoing webhooks, delivered to a real HTTP server on this machine (no mocked urllib).
+
+Tests that declare incidents or send tests run with `transaction=True`: a delivery's first
+attempt is queued with `on_commit`, and Celery runs it in-process (eager) at the commit.
+"""
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+from django.utils import timezone
+
+from comms.models import Webhook, WebhookDelivery
+from comms.webhooks import (
+    BACKOFF_SECONDS,
+    webhook_attempt,
+    webhook_create,
+    webhook_update,
+    webhooks_send_due,
+)
+from core.models import AuditEntry
+from incidents.services import incident_declare
+from tests.factories import IncidentFactory
+
+OPENED = Webhook.Event.INCIDENT_OPENED
+RESOLVED = Webhook.Event.RESOLVED
+
+
+# --- A receiver: a real HTTP server in a thread -----------------------------------------
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: object  # http.client.HTTPMessage: header names are case-insensitive
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Receiver:
+    """Records every request; answers each POST with the next of `answers` (then 200).
+    `hold()` makes it keep the next requests waiting until `release()`."""
+
+    def __init__(self):
+        self.requests: list[Received] = []
+        self.answers: list[int] = []
+        self.arrived = threading.Event()
+        self._gate = threading.Event()
+        self._gate.set()
+        self._lock = threading.Lock()
+        self.url = ""
+
+    def hold(self):
+        self._gate.clear()
+
+    def release(self):
+        self._gate.set()
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        received = Received(
+            handler.command, handler.path, handler.headers, handler.rfile.read(length)
+        )
+        with self._lock:
+            self.requests.append(received)
+            status = self.answers.pop(0) if self.answers else 200
+        self.arrived.set()
+        self._gate.wait(timeout=10)
+        handler.send_response(status)
+        if 300 <= status < 400:
+            handler.send_header("Location", "/moved")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.server.receiver._answer(self)
+
+    def do_GET(self):  # only a followed redirect would GET
+        self.server.receiver._answer(self)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.receiver = Receiver()
+    server.receiver.url = f"http://127.0.0.1:{server.server_port}/failsafe"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.receiver
+    server.receiver.release()
+    server.shutdown()
+    server.server_close()
+
+
+def _free_port() -> int:
+    """A port on which nothing listens (it was free a moment ago, and nothing took it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def verify(secret: str, request: Received) -> bool:
+    """What a receiver does (docs/WEBHOOKS.md), written out rather than calling sign()."""
+    timestamp = request.headers["X-Failsafe-Timestamp"]
+    expected = hmac.new(
+        secret.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256
+    ).hexdigest()
+    return hmac.compare_digest("sha256=" + expected, request.headers["X-Failsafe-Signature"])
+
+
+@pytest.fixture
+def hook_to(admin_user):
+    def create(url, events=(OPENED,), name="#incidents"):
+        return webhook_create(actor=admin_user, name=name, url=url, events=list(events))
+
+    return create
+
+
+@pytest.fixture
+def declare(responder, system):
+    def declare_one(title="Refunds approved in error"):
+        return incident_declare(
+            actor=responder,
+            title=title,
+            systems=[system],
+            harm="wrong",
+            irreversible_actions=True,
+        )
+
+    return declare_one
+
+
+# --- Delivery ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_declaring_an_incident_posts_a_signed_slack_message_the_receiver_can_verify(
+    receiver, hook_to, declare
+):
+    webhook = hook_to(receiver.url)
+    before = int(time.time())
+    incident = declare()
+
+    assert len(receiver.requests) == 1
+    request = receiver.requests[0]
+    assert (request.method, request.path) == ("POST", "/failsafe")
+    assert request.headers["Content-Type"] == "application/json"
+    assert verify(webhook.secret, request)
+    assert not verify("not-the-secret", request)
+    assert before <= int(request.headers["X-Failsafe-Timestamp"]) <= int(time.time())
+    body = request.json()
+    assert body["text"] == f"{incident.reference} opened: Refunds approved in error"
+    assert body["event"] == "incident.opened"
+    assert body["incident"]["reference"] == incident.reference
+    assert body["incident"]["severity"] == "SEV1"
+    assert body["incident"]["systems"] == ["refund-classifier"]
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert delivery.incident == incident
+    assert delivery.delivered_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_500_is_retried_after_a_backoff_and_delivered_by_a_later_sweep(
+    receiver, hook_to, declare
+):
+    webhook = hook_to(receiver.url)
+    receiver.answers = [500]
+    started = timezone.now()
+    declare()
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
+    assert delivery.last_error.startswith("HTTP 500")
+    backoff = timedelta(seconds=BACKOFF_SECONDS[0])
+    assert started + backoff <= delivery.next_attempt_at <= timezone.now() + backoff
+
+    assert webhooks_send_due(now=timezone.now()) == 0  # not due yet: nothing is sent
+    assert len(receiver.requests) == 1
+
+    assert webhooks_send_due(now=delivery.next_attempt_at + timedelta(seconds=1)) == 1
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("delivered", 2, 200)
+    assert delivery.last_error == ""
+    assert len(receiver.requests) == 2
+    assert receiver.requests[0].body == receiver.requests[1].body
+    assert all(verify(webhook.secret, r) for r in receiver.requests)
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(FAILSAFE_WEBHOOK_ATTEMPTS=3)
+def test_a_delivery_is_given_up_after_the_configured_number_of_attempts(receiver, hook_to, declare):
+    hook_to(receiver.url)
+    receiver.answers = [500] * 10
+    declare()
+    later = timezone.now()
+    for _ in range(4):
+        later += timedelta(hours=1)
+        webhooks_send_due(now=later)
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("failed", 3)
+    assert delivery.get_state_display() == "gave up"
+    assert delivery.last_status_code == 500
+    assert len(receiver.requests) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_endpoint_never_blocks_declaring_an_incident(hook_to, declare, settings):
+    hook_to(f"http://127.0.0.1:{_free_port()}/failsafe")
+    started = time.monotonic()
+    incident = declare()
+    assert time.monotonic() - started < settings.FAILSAFE_WEBHOOK_TIMEOUT_SECONDS
+
+    assert incident.pk is not None
+    assert AuditEntry.objects.filter(verb="incident.declare").count() == 1
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
+    assert "refused" in delivery.last_error.lower()
+    assert delivery.next_attempt_at > timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_is_down_never_fails_declaring_and_the_sweep_delivers_later(
+    receiver, hook_to, declare, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from comms.tasks import webhook_deliver
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    hook_to(receiver.url)
+    monkeypatch.setattr(webhook_deliver, "delay", broker_down)
+    incident = declare()
+
+    assert incident.pk is not None
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("pending", 0)
+    assert receiver.requests == []
+    assert webhooks_send_due() == 1
+    delivery.refresh_from_db()
+    assert delivery.state == "delivered"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_that_does_not_speak_http_is_logged_as_a_failed_attempt(hook_to, declare):
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def talk_nonsense():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HELLO THERE\r\n\r\n")
+
+    thread = threading.Thread(target=talk_nonsense, daemon=True)
+    thread.start()
+    try:
+        hook_to(f"http://127.0.0.1:{listener.getsockname()[1]}/")
+        declare()
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
+    assert delivery.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redirect_is_logged_as_a_failure_not_followed_as_a_get(receiver, hook_to, declare):
+    hook_to(receiver.url)
+    receiver.answers = [302]
+    declare()
+
+    assert [r.method for r in receiver.requests] == ["POST"]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.last_status_code) == ("pending", 302)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_not_subscribed_to_the_event_gets_nothing(receiver, hook_to, declare):
+    hook_to(receiver.url, events=[RESOLVED])
+    declare()
+    assert receiver.requests == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inactive_webhook_gets_nothing(receiver, hook_to, declare, admin_user):
+    webhook = hook_to(receiver.url)
+    webhook_update(
+        actor=admin_user,
+        webhook=webhook,
+        name=webhook.name,
+        url=webhook.url,
+        events=webhook.events,
+        active=False,
+    )
+    declare()
+    assert receiver.requests == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_switching_a_webhook_off_stops_its_pending_retries(receiver, hook_to, declare, admin_user):
+    webhook = hook_to(receiver.url)
+    receiver.answers = [500]
+    declare()
+    webhook_update(
+        actor=admin_user,
+        webhook=webhook,
+        name=webhook.name,
+        url=webhook.url,
+        events=webhook.events,
+        active=False,
+    )
+    webhooks_send_due(now=timezone.now() + timedelta(hours=1))
+
+    assert len(receiver.requests) == 1
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("failed", 1)
+    assert "inactive" in delivery.last_error
+
+
+def _pending_delivery(webhook, system, due) -> WebhookDelivery:
+    """A delivery queued without its first attempt, as a worker restart would leave it."""
+    incident = IncidentFactory(systems=[system])
+    return WebhookDelivery.objects.create(
+        webhook=webhook, event=OPENED, incident=incident, payload={"text": "x"}, next_attempt_at=due
+    )
+
+
+def _in_a_thread(function, *args):
+    """Run `function` on its own database connection; returns (thread, results list)."""
+    from django.db import connection
+
+    results = []
+
+    def run():
+        try:
+            results.append(function(*args))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_in_flight_is_not_claimed_again(receiver, hook_to, system):
+    delivery = _pending_delivery(hook_to(receiver.url), system, due=timezone.now())
+    now = timezone.now()
+    receiver.hold()
+    thread, results = _in_a_thread(webhook_attempt, delivery.pk, now)
+    assert receiver.arrived.wait(timeout=5)
+
+    assert webhook_attempt(delivery.pk, now) is None  # the claim is taken: no second POST
+
+    receiver.release()
+    thread.join(timeout=10)
+    assert results == ["delivered"]
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_the_same_moment_attempt_a_delivery_once(receiver, hook_to, system):
+    delivery = _pending_delivery(hook_to(receiver.url), system, due=timezone.now())
+    now = timezone.now()
+    receiver.hold()
+    start = threading.Barrier(2)
+
+    def sweep():
+        start.wait(timeout=5)
+        return webhooks_send_due(now=now)
+
+    sweeps = [_in_a_thread(sweep) for _ in range(2)]
+    assert receiver.arrived.wait(timeout=5)
+    time.sleep(0.3)  # time for a second POST to arrive, were the claim not exclusive
+    receiver.release()
+    for thread, _ in sweeps:
+        thread.join(timeout=10)
+
+    assert sorted(results[0] for _, results in sweeps) == [0, 1]
+    assert len(receiver.requests) == 1
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == ("delivered", 1)
+
+
+# --- Validation in the service ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "fields"),
+    [
+        ("ftp://files.example.com/in", [OPENED], {"url"}),
+        ("javascript:alert(1)", [OPENED], {"url"}),
+        ("https://hooks.example.com/x", [], {"events"}),
+        ("https://hooks.example.com/x", ["incident.exploded"], {"events"}),
+        ("not a url", [], {"url", "events"}),
+    ],
+)
+def test_bad_input_is_refused_naming_each_field(db, admin_user, url, events, fields):
+    with pytest.raises(ValidationError) as refused:
+        webhook_create(actor=admin_user, name="x", url=url, events=events)
+    assert set(refused.value.message_dict) == fields
+    assert not Webhook.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+# --- The pages --------------------------------------------------------------------------
+
+SLACK_URL = "https://hooks.slack.com/services/T0001/B0001/sekr1tT0kenInTheUrl"
+
+
+@pytest.fixture
+def webhook(hook_to):
+    return hook_to(SLACK_URL)
+
+
+def _audit_text(entry: AuditEntry) -> str:
+    return json.dumps([entry.before, entry.after, entry.reason, entry.target_repr])
+
+
+def test_an_admin_adds_a_webhook_and_the_audit_entry_keeps_no_secret(client_for, admin_user):
+    response = client_for(admin_user).post(
+        "/webhooks/",
+        {"name": "#incidents", "url": SLACK_URL, "events": [OPENED, RESOLVED]},
+    )
+    webhook = Webhook.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/webhooks/{webhook.pk}/"
+    assert (webhook.name, webhook.url, webhook.active) == ("#incidents", SLACK_URL, True)
+    assert webhook.events == ["incident.opened", "incident.resolved"]
+    assert webhook.created_by == admin_user
+    entry = AuditEntry.objects.get(verb="webhook.create")
+    assert entry.actor == admin_user
+    assert entry.after["url"].startswith("https://hooks.slack.com/… (")
+    assert webhook.secret not in _audit_text(entry)
+    assert "sekr1tT0kenInTheUrl" not in _audit_text(entry)
+
+
+def test_the_list_shows_each_webhook_and_its_secret_to_an_admin(client_for, admin_user, webhook):
+    response = client_for(admin_user).get("/webhooks/")
+    assert response.status_code == 200
+    assert webhook.secret.encode() in response.content
+    assert SLACK_URL.encode() in response.content
+    assert b"incident.opened" in response.content
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_names_are_escaped_on_the_pages(client_for, admin_user, hook_to):
+    webhook = hook_to("https://example.com/h", name="<script>alert(1)</script>")
+    client = client_for(admin_user)
+    for path in ("/webhooks/", f"/webhooks/{webhook.pk}/"):
+        page = client.get(path).content
+        assert b"<script>alert(1)</script>" not in page
+        assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_admin_edits_a_webhook_and_the_change_is_audited(client_for, admin_user, webhook):
+    response = client_for(admin_user).post(
+        f"/webhooks/{webhook.pk}/",
+        {"name": "#sev1", "url": SLACK_URL, "events": [OPENED]},  # `active` unticked
+    )
+    assert response.status_code == 302
+    webhook.refresh_from_db()
+    assert (webhook.name, webhook.active) == ("#sev1", False)
+    entry = AuditEntry.objects.get(verb="webhook.update")
+    assert entry.actor == admin_user
+    assert ("active", True, False) in entry.changes()
+    assert ("name", "#incidents", "#sev1") in entry.changes()
+
+
+def test_saving_a_webhook_unchanged_records_nothing(client_for, admin_user, webhook):
+    client_for(admin_user).post(
+        f"/webhooks/{webhook.pk}/",
+        {"name": "#incidents", "url": SLACK_URL, "events": [OPENED], "active": "on"},
+    )
+    assert not AuditEntry.objects.filter(verb="webhook.update").exists()
+
+
+def test_an_admin_removes_a_webhook_and_its_log_but_the_audit_entry_stays(
+    client_for, admin_user, webhook, system
+):
+    _pending_delivery(webhook, system, due=timezone.now())
+    response = client_for(admin_user).post(f"/webhooks/{webhook.pk}/remove/")
+    assert response.status_code == 302
+    assert response["Location"] == "/webhooks/"
+    assert not Webhook.objects.exists()
+    assert not WebhookDelivery.objects.exists()
+    entry = AuditEntry.objects.get(verb="webhook.remove")
+    assert entry.actor == admin_user
+    assert entry.target_id == str(webhook.pk)
+    assert entry.before["name"] == "#incidents"
+    assert entry.before["deliveries"] == 1
+
+
+def test_removing_with_htmx_sends_the_browser_to_the_list(client_for, admin_user, webhook):
+    response = client_for(admin_user).post(
+        f"/webhooks/{webhook.pk}/remove/", HTTP_HX_REQUEST="true"
+    )
+    assert response["HX-Redirect"] == "/webhooks/"
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_sends_a_test_with_htmx_and_gets_the_delivery_log_back(
+    client_for, admin_user, receiver, hook_to
+):
+    webhook = hook_to(receiver.url)
+    response = client_for(admin_user).post(f"/webhooks/{webhook.pk}/test/", HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert b"<html" not in response.content
+    assert b'id="deliveries"' in response.content
+    assert b"delivered" in response.content
+    assert len(receiver.requests) == 1
+    request = receiver.requests[0]
+    assert verify(webhook.secret, request)
+    body = request.json()
+    assert (body["event"], body["test"], body["incident"]) == ("test", True, None)
+    assert "Test message" in body["text"]
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.event, delivery.state, delivery.incident) == ("test", "delivered", None)
+    assert AuditEntry.objects.get(verb="webhook.send_test").actor == admin_user
+
+
+def test_a_test_without_htmx_goes_back_to_the_page(client_for, admin_user, webhook):
+    response = client_for(admin_user).post(f"/webhooks/{webhook.pk}/test/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/webhooks/{webhook.pk}/"
+    assert WebhookDelivery.objects.get().event == "test"
+
+
+def test_an_inactive_webhook_is_not_sent_a_test(client_for, admin_user, webhook):
+    webhook.active = False
+    webhook.save()
+    response = client_for(admin_user).post(f"/webhooks/{webhook.pk}/test/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert b"inactive" in response.content
+    assert not WebhookDelivery.objects.exists()
+    assert not AuditEntry.objects.filter(verb="webhook.send_test").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_shows_the_delivery_log_with_a_link_to_the_incident(
+    client_for, admin_user, receiver, hook_to, declare
+):
+    webhook = hook_to(receiver.url)
+    receiver.answers = [503]
+    incident = declare()
+    page = client_for(admin_user).get(f"/webhooks/{webhook.pk}/").content.decode()
+    assert f'href="/incidents/{incident.number}/"' in page
+    assert incident.reference in page
+    assert "incident.opened" in page
+    assert "HTTP 503" in page
+    assert "refreshing while deliveries are pending" in page
+    assert f'hx-get="/webhooks/{webhook.pk}/deliveries/"' in page
+
+
+def test_the_delivery_log_fragment_is_its_own_url(client_for, admin_user, webhook):
+    response = client_for(admin_user).get(f"/webhooks/{webhook.pk}/deliveries/")
+    assert response.status_code == 200
+    assert b"Nothing sent yet" in response.content
+    assert b"<html" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "fields"),
+    [
+        ("ftp://files.example.com/in", [OPENED], {"url"}),
+        ("https://hooks.example.com/x", [], {"events"}),
+    ],
+)
+def test_adding_with_bad_input_names_the_field_and_writes_nothing(
+    client_for, admin_user, url, events, fields
+):
+    response = client_for(admin_user).post(
+        "/webhooks/", {"name": "#incidents", "url": url, "events": events}
+    )
+    assert response.status_code == 422
+    assert set(response.context["form"].errors) == fields
+    assert b'role="alert"' in response.content
+    assert not Webhook.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_editing_with_bad_input_names_the_field_and_changes_nothing(
+    client_for, admin_user, webhook
+):
+    response = client_for(admin_user).post(
+        f"/webhooks/{webhook.pk}/", {"name": "#x", "url": "ftp://files.example.com/in"}
+    )
+    assert response.status_code == 422
+    assert set(response.context["form"].errors) == {"url", "events"}
+    webhook.refresh_from_db()
+    assert (webhook.name, webhook.url) == ("#incidents", SLACK_URL)
+    assert not AuditEntry.objects.filter(verb="webhook.update").exists()
+
+
+# --- Who may ----------------------------------------------------------------------------
+
+
+def _every_request(pk):
+    good = {"name": "#x", "url": "https://example.com/h", "events": [OPENED], "active": "on"}
+    return [
+        ("get", "/webhooks/", None),
+        ("post", "/webhooks/", good),
+        ("get", f"/webhooks/{pk}/", None),
+        ("post", f"/webhooks/{pk}/", good),
+        ("get", f"/webhooks/{pk}/deliveries/", None),
+        ("post", f"/webhooks/{pk}/test/", None),
+        ("post", f"/webhooks/{pk}/remove/", None),
+    ]
+
+
+@pytest.mark.parametrize("person", ["viewer", "responder", "lead", "outsider"])
+def test_only_an_admin_may_see_or_change_webhooks(request, client_for, webhook, person):
+    client = client_for(request.getfixturevalue(person))
+    audited = AuditEntry.objects.count()
+    for method, path, data in _every_request(webhook.pk):
+        response = getattr(client, method)(path, data or {})
+        assert response.status_code == 403, (method, path)
+        assert webhook.secret.encode() not in response.content
+    webhook.refresh_from_db()
+    assert webhook.name == "#incidents"
+    assert Webhook.objects.count() == 1
+    assert not WebhookDelivery.objects.exists()
+    assert AuditEntry.objects.count() == audited
+
+
+def test_a_signed_out_person_is_sent_to_sign_in(client, webhook):
+    for method, path, data in _every_request(webhook.pk):
+        response = getattr(client, method)(path, data or {})
+        assert response.status_code == 302, (method, path)
+        assert response["Location"].startswith("/login/?next=")
+    assert Webhook.objects.count() == 1
+    assert not WebhookDelivery.objects.exists()
