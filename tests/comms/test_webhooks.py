@@ -28,7 +28,7 @@ from comms.webhooks import (
     webhooks_send_due,
 )
 from core.models import AuditEntry
-from incidents.services import incident_declare
+from incidents.services import incident_classify, incident_declare, incident_status_change
 from tests.factories import IncidentFactory
 
 OPENED = Webhook.Event.INCIDENT_OPENED
@@ -295,6 +295,21 @@ def test_a_redirect_is_logged_as_a_failure_not_followed_as_a_get(receiver, hook_
     assert [r.method for r in receiver.requests] == ["POST"]
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.last_status_code) == ("pending", 302)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_severity_change_and_the_resolution_each_reach_a_subscribed_receiver(
+    receiver, hook_to, declare, lead
+):
+    hook_to(receiver.url, events=[Webhook.Event.SEVERITY_CHANGED, RESOLVED])
+    incident = declare()
+    incident_classify(actor=lead, incident=incident, harm="wrong", irreversible_actions=False)
+    incident_status_change(actor=lead, incident=incident, status="contained")
+    incident_status_change(actor=lead, incident=incident, status="resolved")
+
+    events = [json.loads(r.body)["event"] for r in receiver.requests]
+    assert events == ["incident.severity_changed", "incident.resolved"]
+    assert json.loads(receiver.requests[1].body)["incident"]["status"] == "resolved"
 
 
 @pytest.mark.django_db(transaction=True)
