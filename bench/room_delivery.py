@@ -329,8 +329,8 @@ def report(args, result) -> None:
     if args.via == "http":
         print(
             f"PostgreSQL sessions opened while posting {args.warmup + args.k} messages: "
-            f"{result['db_sessions']} (under ASGI each request runs in a new thread, which "
-            "opens its own connection whatever CONN_MAX_AGE says)"
+            f"{result['db_sessions']} (under ASGI each request runs in a thread of its own; "
+            "set DB_POOL_MAX_SIZE to share pooled connections instead)"
         )
     complete = len(delays) == result["expected"]
     verdict = "met" if p95 <= 100 and complete else "MISSED"

@@ -23,6 +23,3 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 # Hashing passwords slowly is a feature in production and a cost in a test suite.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Close each connection after use: the browser tests' in-process ASGI server opens them in
-# worker threads, and a kept-alive one would stop the test database from being dropped.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

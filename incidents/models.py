@@ -7,6 +7,16 @@ from core.append_only import AppendOnlyModel
 from incidents import lifecycle, severity
 
 
+def open_first():
+    """0 for an open incident, 1 otherwise: the list sorts on it, and an index is built on
+    the very same expression so the sort is an index scan."""
+    return models.Case(
+        models.When(status__in=lifecycle.Status.open_values(), then=models.Value(0)),
+        default=models.Value(1),
+        output_field=models.IntegerField(),
+    )
+
+
 class Incident(models.Model):
     """One AI incident: what went wrong, how bad it is, where the response stands."""
 
@@ -72,6 +82,13 @@ class Incident(models.Model):
             models.Index(fields=["status", "-declared_at"], name="incident_status_declared"),
             models.Index(fields=["severity", "-declared_at"], name="incident_sev_declared"),
             models.Index(fields=["lead", "-declared_at"], name="incident_lead_declared"),
+            # The list with no status filter: open ones first, then newest.
+            models.Index(
+                open_first(),
+                models.F("declared_at").desc(),
+                models.F("number").desc(),
+                name="incident_open_first",
+            ),
         ]
 
     def __str__(self):

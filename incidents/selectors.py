@@ -1,7 +1,7 @@
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, Value, When
+from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
-from incidents.models import Incident, TimelineEntry
+from incidents.models import Incident, TimelineEntry, open_first
 from systems.models import ActionType, AISystem, RunbookVersion
 
 _systems = Prefetch("systems", queryset=AISystem.objects.only("slug", "name"))
@@ -14,15 +14,10 @@ def incident_list(*, status: str = "", severity: str = "", system: str = "", lea
     `status` is a status or 'open'; `severity` a severity or 'none' (unclassified);
     `lead` a username or 'none'.
     """
-    open_first = Case(
-        When(status__in=Incident.Status.open_values(), then=Value(0)),
-        default=Value(1),
-        output_field=IntegerField(),
-    )
     incidents = (
         Incident.objects.select_related("lead")
         .prefetch_related(_systems)
-        .order_by(open_first, "-declared_at", "-number")
+        .order_by(open_first(), "-declared_at", "-number")
     )
     if status == "open":
         incidents = incidents.filter(status__in=Incident.Status.open_values())
@@ -65,6 +60,11 @@ def incident_get(number: int) -> Incident:
         ).prefetch_related(systems, "participants"),
         number=number,
     )
+
+
+def incident_for_change(number: int) -> Incident:
+    """The incident alone, for an action: the services lock and reload it themselves."""
+    return get_object_or_404(Incident, number=number)
 
 
 def timeline_page(incident: Incident, *, before: int | None = None, limit: int = TIMELINE_PAGE):

@@ -22,6 +22,7 @@ from incidents.forms import (
 from incidents.models import Incident
 from incidents.readiness import readiness_of
 from incidents.selectors import (
+    incident_for_change,
     incident_get,
     incident_list,
     open_counts_by_severity,
@@ -201,7 +202,7 @@ def _respond(request, incident, *, error=None, form_name=None, form=None):
 
 def _act(request, number, action, make_form, form_name, call):
     """The shape of every incident action: load, check the role, validate, call, answer."""
-    incident = incident_get(number)
+    incident = incident_for_change(number)
     require(request.user, action, incident)
     form = make_form(request.POST, incident)
     if not form.is_valid():
@@ -289,7 +290,7 @@ def incident_update(request, number):
 def incident_message(request, number):
     """Post in the room. htmx gets the entry back (the room's socket brings it too; the
     page shows it once); a plain post goes back to the page."""
-    incident = incident_get(number)
+    incident = incident_for_change(number)
     require(request.user, "incident.message", incident)
     form = MessageForm(request.POST)
     if not form.is_valid():
@@ -307,7 +308,7 @@ def incident_message(request, number):
 
 @require_POST
 def incident_join(request, number):
-    incident = incident_get(number)
+    incident = incident_for_change(number)
     services.incident_join(actor=request.user, incident=incident)
     return _respond(request, incident)
 
