@@ -156,6 +156,11 @@ CELERY_HEARTBEAT_SECONDS = 15
 # live in the database, so a restart loses nothing).
 CELERY_DUE_WORK_SECONDS = env.int("CELERY_DUE_WORK_SECONDS", default=10)
 
+# The mode stream's heartbeat: clients that hear nothing for three of these reconnect.
+FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS = env.float(
+    "FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS", default=15.0
+)
+
 # --- Incident response defaults (PRODUCT.md section 4) ---------------------------------
 FAILSAFE_UPDATE_CADENCE_MINUTES = {
     "SEV1": env.int("FAILSAFE_SEV1_UPDATE_MINUTES", default=30),

@@ -9,6 +9,8 @@ from rest_framework.routers import SimpleRouter
 from incidents.api import IncidentViewSet
 from incidents.views import readiness
 from systems.api import AISystemViewSet
+from systems.mode_api import ModeAckView, ModeView, mode_stream
+from systems.ofrep import OfrepBulkView, OfrepFlagView
 
 api = SimpleRouter(trailing_slash=False)
 api.register("systems", AISystemViewSet, basename="system")
@@ -25,7 +27,14 @@ urlpatterns = [
     path("status/", include("comms.urls")),
     path("webhooks/", include("comms.webhook_urls")),
     path("admin/", admin.site.urls),
+    # The runtime mode: read on every request by AI systems, so ahead of the router.
+    path("api/v1/systems/<slug:slug>/mode", ModeView.as_view(), name="api-mode"),
+    path("api/v1/systems/<slug:slug>/mode/stream", mode_stream, name="api-mode-stream"),
+    path("api/v1/systems/<slug:slug>/mode/ack", ModeAckView.as_view(), name="api-mode-ack"),
     path("api/v1/", include(api.urls)),
+    # OpenFeature Remote Evaluation Protocol: each system's mode as a string flag.
+    path("ofrep/v1/evaluate/flags", OfrepBulkView.as_view(), name="ofrep-bulk"),
+    path("ofrep/v1/evaluate/flags/<str:key>", OfrepFlagView.as_view(), name="ofrep-flag"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # A person's page: the sign-in redirect applies, as to every other page. Swagger UI
     # sets style attributes; styles cannot run code, scripts stay 'self' only.

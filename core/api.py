@@ -1,5 +1,6 @@
 """The API's one error shape: {"errors": [{"field": name or null, "message": text}]}."""
 
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -27,3 +28,8 @@ def exception_handler(exc, context):
     if response is not None:
         response.data = {"errors": list(_flatten(response.data))}
     return response
+
+
+def error_response(code: int, message: str, field: str | None = None):
+    """An error in the API's one shape, for a view that answers it directly."""
+    return Response({"errors": [{"field": field, "message": message}]}, status=code)

@@ -6,6 +6,9 @@ it reads the systems' declared fallbacks and catalogs, nothing else.
 
 from dataclasses import dataclass
 
+# The runtime mode each kind of step sets.
+STEP_MODE = {"kill_switch": "off", "human": "human", "degrade": "degraded"}
+
 
 @dataclass(frozen=True)
 class Step:
@@ -13,6 +16,10 @@ class Step:
     title: str
     detail: str
     system: object = None
+
+    @property
+    def mode(self) -> str | None:
+        return STEP_MODE.get(self.kind)
 
 
 def containment_steps(severity: str, systems) -> list[Step]:

@@ -6,6 +6,12 @@ that passes. Pure: it reads only what is already loaded on the system.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+# A drill older than this no longer proves the switch reaches what runs today.
+DRILL_FRESH_FOR = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -29,8 +35,11 @@ class Readiness:
         return [c for c in self.checks if not c.passed]
 
 
-def readiness_of(system) -> Readiness:
+def readiness_of(system, now=None) -> Readiness:
+    """`system.last_drill_at` comes annotated by the selector (None: never drilled)."""
+    now = now or timezone.now()
     actions = list(system.action_types.all())
+    last_drill_at = getattr(system, "last_drill_at", None)
     active_tokens = [t for t in system.tokens.all() if t.is_active]
     return Readiness(
         checks=[
@@ -63,6 +72,12 @@ def readiness_of(system) -> Readiness:
                 "Reports to Failsafe",
                 bool(active_tokens),
                 "Issue a token so the system can read its mode and report its outputs.",
+            ),
+            Check(
+                "Kill switch drilled",
+                last_drill_at is not None and now - last_drill_at <= DRILL_FRESH_FOR,
+                "Run a kill-switch drill from the system page: prove the switch reaches the "
+                "running system, at least every 90 days.",
             ),
         ]
     )

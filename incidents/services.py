@@ -403,3 +403,44 @@ def incident_message_post(*, actor, incident: Incident, text: str) -> TimelineEn
     return timeline_record(
         incident=incident, kind=TimelineEntry.Kind.MESSAGE, actor=actor, text=text
     )
+
+
+def mode_changed_on_incidents(*, actor, system, state, previous: str) -> None:
+    """A system's mode changed: every open incident of it records that, and the first move
+    away from `ai` is the incident's first containment (its time to contain stops)."""
+    incidents = Incident.objects.select_for_update().filter(
+        systems=system, status__in=Incident.Status.open_values()
+    )
+    if state.drill:
+        text = f"Kill-switch drill on {system.name} (revision {state.revision}): {state.reason}"
+    else:
+        text = (
+            f"{system.name} mode {previous} → {state.mode} (revision {state.revision}): "
+            f"{state.reason}"
+        )
+    for incident in incidents:
+        timeline_record(
+            incident=incident,
+            kind=TimelineEntry.Kind.MODE,
+            actor=actor,
+            at=state.changed_at,
+            text=text,
+            data={
+                "system": system.slug,
+                "from": previous,
+                "to": state.mode,
+                "revision": state.revision,
+                "drill": state.drill,
+            },
+        )
+        if state.mode != "ai" and not state.drill and incident.contained_at is None:
+            incident.contained_at = state.changed_at
+            incident.save(update_fields=["contained_at"])
+            audit_record(
+                actor=actor,
+                verb="incident.contain",
+                target=incident,
+                before={"contained_at": None},
+                after={"contained_at": state.changed_at},
+                reason=f"{system.slug} set to {state.mode}",
+            )

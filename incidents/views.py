@@ -29,7 +29,8 @@ from incidents.selectors import (
     timeline_page,
 )
 from systems.models import AISystem
-from systems.selectors import system_list_for_readiness
+from systems.selectors import mode_flip_effect, mode_state, system_list_for_readiness
+from systems.views import mode_choices
 
 PAGE_SIZE = 50
 
@@ -120,14 +121,39 @@ def severity_preview(request):
     return render(request, "incidents/_assessment.html", context)
 
 
+def _containment(incident):
+    """The steps for the severity, each with the mode control it calls for, and each
+    system's mode with how far its latest flip has reached."""
+    systems = list(incident.systems.all())
+    modes = {}
+    for system in systems:
+        state = mode_state(system)
+        modes[system.slug] = {
+            "system": system,
+            "state": state,
+            "effect": mode_flip_effect(system, state),
+            "choices": {c["mode"]: c for c in mode_choices(system, state)},
+        }
+    steps = [
+        {
+            "step": step,
+            "choice": modes[step.system.slug]["choices"][step.mode] if step.mode else None,
+        }
+        for step in containment_steps(incident.severity, systems)
+    ]
+    return steps, list(modes.values())
+
+
 def _page_context(request, incident, **extra):
     entries, more = timeline_page(incident)
     people_form = PeopleForm()
+    steps, modes = _containment(incident)
     context = {
         "incident": incident,
         "entries": entries,
         "earlier": entries[0].pk if more and entries else None,
-        "steps": containment_steps(incident.severity, incident.systems.all()),
+        "steps": steps,
+        "modes": modes,
         "moves": lifecycle.moves_from(incident.status),
         "classify_form": ClassifyForm(
             may_override=_may_override(request.user, incident),

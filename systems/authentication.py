@@ -1,15 +1,73 @@
+import contextlib
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from systems.mode_feed import SERVICE_ERRORS
 from systems.models import SystemToken
 from systems.selectors import token_authenticate
 
 # last_used_at is for people deciding which token to revoke; minute precision is plenty,
 # and it spares the hot path a write on every request.
 LAST_USED_PRECISION = timedelta(minutes=1)
+# How long the hot path trusts a cached token card (revoking deletes it at once). On a
+# cache hit last_used_at is not written, so it is as precise as this.
+TOKEN_CACHE_SECONDS = 300
+
+
+def token_key(token_hash: str) -> str:
+    return f"token:{token_hash}"
+
+
+def bearer(request) -> str | None:
+    """The raw token of an `Authorization: Bearer …` header, or None."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme != "Bearer":
+        return None
+    return raw.strip() or None
+
+
+def token_card(token: SystemToken) -> dict:
+    """What the hot path needs to know of a token, small enough to cache."""
+    return {"system": token.system.slug, "scopes": token.scopes, "active": token.is_active}
+
+
+def token_card_for(raw: str) -> dict | None:
+    """A token's card from the cache (no query) or, on a miss, the database. Revoking a
+    token deletes its card, so a revoked token is refused at once."""
+    if not raw.startswith(SystemToken.PREFIX):
+        return None
+    key = token_key(SystemToken.hash(raw))
+    try:
+        card = cache.get(key)
+    except SERVICE_ERRORS:  # Redis down: the database answers
+        card = None
+    if card is not None:
+        return card
+    token = token_authenticate(raw)
+    if token is None:
+        return None
+    card = token_card(token)
+    touch(token)
+    with contextlib.suppress(*SERVICE_ERRORS):  # the cache only saves work
+        cache.set(key, card, TOKEN_CACHE_SECONDS)
+    return card
+
+
+def touch(token: SystemToken) -> None:
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        SystemToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+def forget_token(token: SystemToken) -> None:
+    # With Redis down there is no card to forget: the database answers until it is back.
+    with contextlib.suppress(*SERVICE_ERRORS):
+        cache.delete(token_key(token.token_hash))
 
 
 class SystemTokenAuthentication(authentication.BaseAuthentication):
@@ -28,9 +86,7 @@ class SystemTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Unknown token.")
         if not token.is_active:
             raise exceptions.AuthenticationFailed("This token has been revoked.")
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
-            SystemToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        touch(token)
         return AnonymousUser(), token
 
     def authenticate_header(self, request):

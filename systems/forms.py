@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from systems.models import ActionType, AISystem, SystemToken
+from systems.models import ActionType, AISystem, Mode, SystemToken
 from systems.services import SYSTEM_FIELDS
 
 
@@ -67,3 +67,8 @@ class TokenForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=500, required=False)
+
+
+class ModeForm(forms.Form):
+    mode = forms.ChoiceField(choices=Mode.choices)
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))

@@ -157,3 +157,95 @@ class SystemToken(models.Model):
     def allows(self, scope: str, system_slug: str | None) -> bool:
         """A token acts only on its own system, and only within its scopes."""
         return self.is_active and system_slug == self.system.slug and scope in self.scopes
+
+
+class Mode(models.TextChoices):
+    """What the AI system does right now: the kill switch is `off`."""
+
+    AI = "ai", "AI"
+    DEGRADED = "degraded", "Degraded"
+    HUMAN = "human", "Human"
+    OFF = "off", "Off"
+
+
+class RuntimeMode(models.Model):
+    """A system's current runtime mode. Only the mode services write it, row-locked, so
+    concurrent flips serialize and every revision is used exactly once."""
+
+    system = models.OneToOneField(
+        AISystem, on_delete=models.CASCADE, primary_key=True, related_name="runtime_mode"
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.AI)
+    revision = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    # A drill is a revision that keeps the mode: clients acknowledge it, nothing changes.
+    drill = models.BooleanField(default=False)
+
+    def __str__(self):
+        return f"{self.system_id}: {self.mode} (revision {self.revision})"
+
+
+class ModeChange(models.Model):
+    """The history of a system's mode: every revision, who set it, why, when."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="mode_changes")
+    revision = models.PositiveIntegerField()
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    previous_mode = models.CharField(max_length=8, choices=Mode.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    reason = models.TextField()
+    at = models.DateTimeField()
+    drill = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "revision"], name="mode_change_revision")
+        ]
+
+    def __str__(self):
+        return f"{self.system.slug} r{self.revision}: {self.previous_mode} → {self.mode}"
+
+
+class ModeClient(models.Model):
+    """One running copy of the AI system (an SDK client), as it last reported itself."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="mode_clients")
+    client_id = models.CharField(max_length=64)
+    revision = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    streams = models.PositiveSmallIntegerField(default=0, help_text="Open mode streams now.")
+
+    class Meta:
+        ordering = ["client_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "client_id"], name="mode_client_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} of {self.system_id} on r{self.revision}"
+
+
+class ModeAck(models.Model):
+    """A client's acknowledgement that it acts on a revision: how fast a flip took effect."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="+")
+    client_id = models.CharField(max_length=64)
+    revision = models.PositiveIntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "revision", "client_id"], name="mode_ack_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} acked r{self.revision}"

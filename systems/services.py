@@ -1,8 +1,20 @@
 from django.db import transaction
 from django.utils import timezone
 
-from core.services import audit_record, snapshot
-from systems.models import ActionType, AISystem, RunbookVersion, SystemToken
+from core.services import actor_of, audit_record, snapshot
+from systems.authentication import forget_token
+from systems.mode_feed import mode_publish
+from systems.models import (
+    ActionType,
+    AISystem,
+    Mode,
+    ModeAck,
+    ModeChange,
+    ModeClient,
+    RunbookVersion,
+    RuntimeMode,
+    SystemToken,
+)
 
 SYSTEM_FIELDS = [
     "slug",
@@ -22,6 +34,7 @@ TOKEN_FIELDS = ["name", "prefix", "scopes", "revoked_at"]
 @transaction.atomic
 def system_register(*, actor, slug: str, name: str, owner, kind: str, **details) -> AISystem:
     system = AISystem.objects.create(slug=slug, name=name, owner=owner, kind=kind, **details)
+    RuntimeMode.objects.create(system=system)
     audit_record(
         actor=actor, verb="system.register", target=system, after=snapshot(system, SYSTEM_FIELDS)
     )
@@ -122,6 +135,7 @@ def token_revoke(*, actor, token: SystemToken, reason: str = "") -> SystemToken:
     before = snapshot(token, TOKEN_FIELDS)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    transaction.on_commit(lambda: forget_token(token))
     audit_record(
         actor=actor,
         verb="token.revoke",
@@ -131,3 +145,127 @@ def token_revoke(*, actor, token: SystemToken, reason: str = "") -> SystemToken:
         reason=reason,
     )
     return token
+
+
+# --- Runtime mode: the kill switch ------------------------------------------------------
+
+MODE_FIELDS = ["mode", "revision", "reason", "drill"]
+
+
+class ModeRefused(ValueError):
+    """A mode change the rules refuse; `field` names the input at fault."""
+
+    def __init__(self, message: str, field: str = "mode"):
+        super().__init__(message)
+        self.field = field
+
+
+def mode_meaning(system: AISystem, mode: str) -> tuple[str, str]:
+    """(what the mode does for this system in plain words, why it is unavailable or '')."""
+    if mode == Mode.AI:
+        return f"Normal operation: {system.name} decides with its model.", ""
+    if mode == Mode.DEGRADED:
+        if system.degraded_behaviour:
+            return f"Degraded: {system.degraded_behaviour}", ""
+        return (
+            "Degraded: no degraded behaviour is declared, so the system decides what "
+            "that means. Declare one in the system's settings.",
+            "",
+        )
+    if mode == Mode.HUMAN:
+        if not system.has_human_fallback:
+            return "Route the work to people.", "This system declares no human path."
+        return f"Route the work to people: {system.human_fallback}", ""
+    return (
+        f"Kill switch: {system.name}'s AI feature stops. No model output is used until "
+        "someone turns it back on.",
+        "",
+    )
+
+
+def _mode_apply(*, actor, system: AISystem, mode: str, reason: str, drill: bool) -> RuntimeMode:
+    from incidents.services import mode_changed_on_incidents
+
+    reason = reason.strip()
+    if not reason:
+        raise ModeRefused("Say why: the reason goes on every open incident.", "reason")
+    if mode not in Mode.values:
+        raise ModeRefused(f"“{mode}” is not a mode: {', '.join(Mode.values)}.")
+    if mode_meaning(system, mode)[1]:
+        raise ModeRefused(mode_meaning(system, mode)[1])
+    state, _ = RuntimeMode.objects.get_or_create(system=system)
+    state = RuntimeMode.objects.select_for_update().select_related("system").get(pk=state.pk)
+    if state.mode == mode and not drill:
+        raise ModeRefused(f"{system.name} is already {Mode(mode).label.upper()}.")
+    user, label = actor_of(actor)
+    now = timezone.now()
+    previous = state.mode
+    before = snapshot(state, MODE_FIELDS)
+    state.revision += 1
+    state.mode = mode
+    state.changed_at = now
+    state.changed_by = label
+    state.reason = reason
+    state.drill = drill
+    state.save()
+    ModeChange.objects.create(
+        system=system,
+        revision=state.revision,
+        mode=mode,
+        previous_mode=previous,
+        actor=user,
+        actor_label=label,
+        reason=reason,
+        at=now,
+        drill=drill,
+    )
+    audit_record(
+        actor=actor,
+        verb="mode.drill" if drill else "mode.change",
+        target=system,
+        before=before,
+        after=snapshot(state, MODE_FIELDS),
+        reason=reason,
+    )
+    mode_changed_on_incidents(actor=actor, system=system, state=state, previous=previous)
+    transaction.on_commit(lambda: mode_publish(state))
+    return state
+
+
+@transaction.atomic
+def mode_change(*, actor, system: AISystem, mode: str, reason: str) -> RuntimeMode:
+    """Flip the system's runtime mode. Clients see it on their next request (the cache) and
+    at once on their streams; every open incident of the system records it."""
+    return _mode_apply(actor=actor, system=system, mode=mode, reason=reason, drill=False)
+
+
+@transaction.atomic
+def mode_drill(*, actor, system: AISystem, reason: str = "Kill-switch drill") -> RuntimeMode:
+    """A dry-run revision: the mode stays, every client must acknowledge it. How fast they
+    do is the drill's result."""
+    current = RuntimeMode.objects.filter(system=system).values_list("mode", flat=True).first()
+    return _mode_apply(
+        actor=actor, system=system, mode=current or Mode.AI, reason=reason, drill=True
+    )
+
+
+def mode_client_report(
+    *, system: AISystem, client_id: str, revision: int, stream_delta: int = 0
+) -> None:
+    """A client says which revision it acts on (an ack, a heartbeat, a stream opening or
+    closing). The first report of each revision is kept: it times the flip."""
+    now = timezone.now()
+    with transaction.atomic():
+        client, _ = ModeClient.objects.select_for_update().get_or_create(
+            system=system,
+            client_id=client_id,
+            defaults={"revision": revision, "first_seen_at": now, "last_seen_at": now},
+        )
+        client.last_seen_at = now
+        client.revision = max(client.revision, revision)
+        client.streams = max(0, client.streams + stream_delta)
+        client.save(update_fields=["last_seen_at", "revision", "streams"])
+        if revision:
+            ModeAck.objects.get_or_create(
+                system=system, client_id=client_id, revision=revision, defaults={"at": now}
+            )

@@ -12,6 +12,9 @@ urlpatterns = [
     path("<slug:slug>/runbook/", views.runbook_edit, name="runbook"),
     path("<slug:slug>/actions/", views.action_type_add, name="action-add"),
     path("<slug:slug>/actions/<str:name>/remove/", views.action_type_remove, name="action-remove"),
+    path("<slug:slug>/mode/", views.mode_set, name="mode"),
+    path("<slug:slug>/mode/panel/", views.mode_panel, name="mode-panel"),
+    path("<slug:slug>/mode/drill/", views.mode_drill, name="mode-drill"),
     path("<slug:slug>/tokens/", views.token_issue, name="token-issue"),
     path("<slug:slug>/tokens/<str:prefix>/revoke/", views.token_revoke, name="token-revoke"),
 ]

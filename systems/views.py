@@ -1,13 +1,32 @@
+from datetime import timedelta
+
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.permissions import require, role_required
 from core.selectors import audit_entries_for
 from incidents.selectors import incident_list
 from systems import services
-from systems.forms import ActionTypeForm, ReasonForm, RunbookForm, SystemForm, TokenForm
-from systems.selectors import system_get, system_list
+from systems.forms import (
+    ActionTypeForm,
+    ModeForm,
+    ReasonForm,
+    RunbookForm,
+    SystemForm,
+    TokenForm,
+)
+from systems.models import AISystem, Mode
+from systems.selectors import (
+    drill_effect,
+    last_drill,
+    mode_flip_effect,
+    mode_history,
+    mode_state,
+    system_get,
+    system_list,
+)
 
 
 @role_required("system.view")
@@ -34,6 +53,7 @@ def system_detail(request, slug):
         "action_form": ActionTypeForm(system=system),
         "token_form": TokenForm(),
         "history": audit_entries_for(system, *system.tokens.all(), limit=30),
+        **mode_context(system),
     }
     return render(request, "systems/detail.html", context)
 
@@ -126,3 +146,101 @@ def token_revoke(request, slug, prefix):
     services.token_revoke(actor=request.user, token=token, reason=_reason(request))
     messages.success(request, f"Token {token.prefix}… revoked. It stops working at once.")
     return redirect(system)
+
+
+# --- Runtime mode: the kill switch ------------------------------------------------------
+
+# Modes in the order a responder reaches for them: stopping the harm first.
+MODE_ORDER = [Mode.OFF, Mode.HUMAN, Mode.DEGRADED, Mode.AI]
+MODE_WATCH_FOR = timedelta(seconds=60)
+MODE_VERB = {
+    Mode.OFF: "Kill switch: turn off",
+    Mode.HUMAN: "Route to people",
+    Mode.DEGRADED: "Degrade",
+    Mode.AI: "Back to AI",
+}
+
+
+def mode_choices(system, state):
+    """Each mode with the words the confirm shows and why it is unavailable, if it is."""
+    choices = []
+    for mode in MODE_ORDER:
+        meaning, unavailable = services.mode_meaning(system, mode)
+        choices.append(
+            {
+                "mode": mode,
+                "verb": MODE_VERB[mode],
+                "meaning": meaning,
+                "unavailable": unavailable,
+                "current": mode == state.mode,
+            }
+        )
+    return choices
+
+
+def mode_context(system, *, error=None) -> dict:
+    state = mode_state(system)
+    drill = last_drill(system)
+    effect = mode_flip_effect(system, state)
+    recent = state.changed_at and timezone.now() - state.changed_at < MODE_WATCH_FOR
+    return {
+        "system": system,
+        "state": state,
+        "effect": effect,
+        # While a fresh flip is still being acknowledged, the panel asks again every second.
+        "mode_polling": bool(recent and not effect.complete),
+        "choices": mode_choices(system, state),
+        "mode_history": mode_history(system, limit=6),
+        "drill": drill,
+        "drill_effect": drill_effect(system, drill) if drill else None,
+        "mode_error": error,
+    }
+
+
+@role_required("system.view")
+def mode_panel(request, slug):
+    """The mode panel alone: htmx polls it while a flip is being acknowledged."""
+    system = get_object_or_404(AISystem, slug=slug)
+    template = (
+        "systems/_mode_status.html"
+        if request.GET.get("part") == "status"
+        else ("systems/_mode.html")
+    )
+    return render(request, template, mode_context(system))
+
+
+def _mode_answer(request, system, error=None):
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(request.POST.get("next") or system.get_absolute_url())
+    template = (
+        "systems/_mode_status.html"
+        if request.POST.get("part") == "status"
+        else ("systems/_mode.html")
+    )
+    return render(
+        request, template, mode_context(system, error=error), status=422 if error else 200
+    )
+
+
+@require_POST
+@role_required("mode.change")
+def mode_set(request, slug):
+    system = get_object_or_404(AISystem, slug=slug)
+    form = ModeForm(request.POST)
+    if not form.is_valid():
+        return _mode_answer(request, system, error=form.errors.as_text())
+    try:
+        services.mode_change(actor=request.user, system=system, **form.cleaned_data)
+    except services.ModeRefused as refused:
+        return _mode_answer(request, system, error=str(refused))
+    return _mode_answer(request, system)
+
+
+@require_POST
+def mode_drill(request, slug):
+    system = get_object_or_404(AISystem, slug=slug)
+    require(request.user, "mode.drill", system)
+    services.mode_drill(actor=request.user, system=system)
+    return _mode_answer(request, system)

@@ -1,10 +1,15 @@
 """Fixtures shared by the whole suite, and a check that the real services are there."""
 
 import socket
+import threading
+import time
 from urllib.parse import urlparse
 
 import pytest
+import uvicorn
+from channels.routing import ProtocolTypeRouter
 from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 from tests.factories import AISystemFactory, Role, UserFactory
 
@@ -98,3 +103,43 @@ def client_for(client):
         return client
 
     return sign_in
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def _asgi_server():
+    """Failsafe's ASGI application (pages and the room's WebSockets) under uvicorn, in a
+    thread of the test process. The WSGI live server cannot speak WebSocket."""
+    from config.asgi import application, django_asgi_app
+
+    app = ProtocolTypeRouter(
+        {
+            "http": ASGIStaticFilesHandler(django_asgi_app),
+            "websocket": application.application_mapping["websocket"],
+        }
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def asgi_server(_asgi_server, transactional_db):
+    """The base URL of the real ASGI server, on committed data each test cleans up."""
+    return _asgi_server

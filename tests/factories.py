@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 
 from core.roles import Role
 from incidents.models import Incident
-from systems.models import ActionType, AISystem
+from systems.models import ActionType, AISystem, RuntimeMode
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -30,12 +30,19 @@ class AISystemFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AISystem
         django_get_or_create = ["slug"]
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"system-{n}")
     name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").capitalize())
     owner = factory.SubFactory(UserFactory, role=Role.RESPONDER)
     kind = AISystem.Kind.CLASSIFIER
     degraded_behaviour = "Rules instead of the model."
+
+    @factory.post_generation
+    def runtime_mode(system, create, extracted, **kwargs):
+        # Every system has a mode (system_register and a migration make it): so here too.
+        if create:
+            RuntimeMode.objects.get_or_create(system=system)
 
 
 class ActionTypeFactory(factory.django.DjangoModelFactory):

@@ -1,15 +1,9 @@
 """Playwright driving Debian's Chromium against a live Failsafe server."""
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
-from channels.routing import ProtocolTypeRouter
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from playwright.sync_api import sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
@@ -67,40 +61,6 @@ def page(browser, live_server, console_errors):
     yield _tab(browser, live_server.url, console_errors, contexts)
     contexts[0].close()
     assert console_errors == [], console_errors
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def _asgi_server():
-    """Failsafe's ASGI application (pages and the room's WebSockets) under uvicorn, in a
-    thread of the test process. The WSGI live server cannot speak WebSocket."""
-    from config.asgi import application, django_asgi_app
-
-    app = ProtocolTypeRouter(
-        {
-            "http": ASGIStaticFilesHandler(django_asgi_app),
-            "websocket": application.application_mapping["websocket"],
-        }
-    )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
 
 
 @pytest.fixture

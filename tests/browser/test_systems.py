@@ -26,4 +26,4 @@ def test_the_owner_adds_a_downstream_action_in_place(page, sign_in, owner, syste
 def test_the_api_docs_load_offline_for_a_signed_in_person(page, sign_in, viewer):
     sign_in(viewer)
     page.goto("/api/docs/")
-    expect(page.get_by_text("/api/v1/systems/{slug}")).to_be_visible()
+    expect(page.get_by_text("/api/v1/systems/{slug}", exact=True)).to_be_visible()

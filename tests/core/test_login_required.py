@@ -18,7 +18,7 @@ def _page_paths(resolver=None, prefix=""):
     resolver = resolver or get_resolver()
     for entry in resolver.url_patterns:
         route = prefix + str(entry.pattern)
-        if route.startswith(("admin/", "api/v1/", "api/schema")):
+        if route.startswith(("admin/", "api/v1/", "api/schema", "ofrep/")):
             continue
         if isinstance(entry, URLResolver):
             yield from _page_paths(entry, route)

@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from incidents.readiness import readiness_of
 from systems.selectors import system_list_for_readiness
-from systems.services import runbook_revise, token_issue
+from systems.services import mode_drill, runbook_revise, token_issue
 from tests.factories import ActionTypeFactory, AISystemFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +24,9 @@ def test_a_bare_system_misses_everything_but_its_owner(owner):
         "Degraded behaviour declared",
         "Human fallback path",
         "Reports to Failsafe",
+        "Kill switch drilled",
     ]
-    assert readiness.score == 17
+    assert readiness.score == 14
 
 
 def test_a_system_with_every_artifact_scores_100(owner):
@@ -32,7 +36,19 @@ def test_a_system_with_every_artifact_scores_100(owner):
     ActionTypeFactory(system=system)
     runbook_revise(actor=owner, system=system, body="1. Degrade")
     token_issue(actor=owner, system=system, name="p", scopes=["mode:read"])
+    mode_drill(actor=owner, system=system)
     assert _readiness("ready").score == 100
+
+
+def test_a_drill_older_than_ninety_days_no_longer_counts(owner):
+    system = AISystemFactory(slug="stale", owner=owner)
+    mode_drill(actor=owner, system=system)
+    drilled = _readiness("stale")
+    later = readiness_of(
+        system_list_for_readiness().get(slug="stale"), now=timezone.now() + timedelta(days=91)
+    )
+    assert "Kill switch drilled" not in [c.name for c in drilled.missing]
+    assert "Kill switch drilled" in [c.name for c in later.missing]
 
 
 def test_a_revoked_token_does_not_count_as_reporting(owner):

@@ -1,0 +1,235 @@
+"""The runtime mode over HTTP: read on every request by AI systems, flipped by people.
+
+`GET mode` has a fast path for the case that matters: a system token reading a mode that
+has not changed. Both the token and the encoded answer come from the cache in one round
+trip, with no database query and none of DRF's machinery. Anything else (a person, a
+cache miss, Redis down) takes the ordinary DRF path, which reads the database.
+"""
+
+import asyncio
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
+from django.http import HttpResponse, HttpResponseNotModified, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import error_response
+from core.permissions import HasRole
+from systems import services
+from systems.authentication import bearer, token_card_for, token_key
+from systems.mode_feed import SERVICE_ERRORS, mode_group, mode_key
+from systems.models import AISystem, Mode, SystemToken
+from systems.selectors import mode_entry_for
+
+logger = logging.getLogger(__name__)
+
+MODE_SCOPE = SystemToken.Scope.MODE_READ
+
+ModeSerializer = inline_serializer(
+    "RuntimeMode",
+    {
+        "system": serializers.CharField(),
+        "mode": serializers.ChoiceField(choices=Mode.choices),
+        "revision": serializers.IntegerField(),
+        "changed_at": serializers.DateTimeField(allow_null=True),
+        "changed_by": serializers.CharField(allow_null=True),
+        "reason": serializers.CharField(),
+        "drill": serializers.BooleanField(),
+    },
+)
+
+
+class ModeChangeSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=Mode.choices)
+    reason = serializers.CharField(max_length=2000)
+
+
+def _answer(request, entry) -> HttpResponse:
+    if request.META.get("HTTP_IF_NONE_MATCH") == entry["etag"]:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(entry["body"], content_type="application/json")
+    response["ETag"] = entry["etag"]
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _fast_read(request, slug: str) -> HttpResponse | None:
+    """A token's read from the cache alone (one round trip to Redis); on a miss the
+    database fills it once. None sends the request down the ordinary path."""
+    raw = bearer(request)
+    if raw is None or not raw.startswith(SystemToken.PREFIX):
+        return None
+    keys = [token_key(SystemToken.hash(raw)), mode_key(slug)]
+    try:
+        found = cache.get_many(keys)
+    except SERVICE_ERRORS:  # Redis down
+        return None
+    card = found.get(keys[0]) or token_card_for(raw)
+    if not (card and card["active"] and card["system"] == slug and MODE_SCOPE in card["scopes"]):
+        return None  # the ordinary path gives the proper 401 / 403
+    entry = found.get(keys[1]) or mode_entry_for(slug)
+    return _answer(request, entry) if entry else None
+
+
+class ModeView(APIView):
+    """A system's runtime mode. AI systems read it on every request (token scope
+    `mode:read`), with `If-None-Match` for a 304; people with the responder role change it."""
+
+    permission_classes = [HasRole]
+    role_actions = {"get": "system.view", "post": "mode.change"}
+    token_scopes = {"get": MODE_SCOPE}
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "GET":
+            fast = _fast_read(request, kwargs["slug"])
+            if fast is not None:
+                return fast
+        return super().dispatch(request, *args, **kwargs)
+
+    @extend_schema(responses={200: ModeSerializer, 304: OpenApiResponse(description="Unchanged")})
+    def get(self, request, slug):
+        entry = mode_entry_for(slug)
+        if entry is None:
+            return error_response(status.HTTP_404_NOT_FOUND, "No system with this slug.")
+        return _answer(request, entry)
+
+    @extend_schema(request=ModeChangeSerializer, responses={200: ModeSerializer})
+    def post(self, request, slug):
+        data = ModeChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        system = get_object_or_404(AISystem, slug=slug)
+        try:
+            state = services.mode_change(actor=request.user, system=system, **data.validated_data)
+        except services.ModeRefused as refused:
+            raise serializers.ValidationError({refused.field: [str(refused)]}) from refused
+        return Response(json.loads(mode_entry_for(state.system.slug)["body"]))
+
+
+class ModeAckSerializer(serializers.Serializer):
+    client = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$")
+    revision = serializers.IntegerField(min_value=0)
+
+
+class ModeAckView(APIView):
+    """An SDK client reports the revision it acts on: after applying a change, and every
+    half minute as a heartbeat. The system page counts these: "3 of 3 clients on OFF"."""
+
+    permission_classes = [HasRole]
+    token_scopes = {"post": MODE_SCOPE}
+
+    @extend_schema(request=ModeAckSerializer, responses={204: None})
+    def post(self, request, slug):
+        data = ModeAckSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.mode_client_report(
+            system=request.auth.system,
+            client_id=data.validated_data["client"],
+            revision=data.validated_data["revision"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- The stream ---------------------------------------------------------------------------
+
+
+def _sse(event: str, payload: dict, event_id: int | None = None) -> bytes:
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append("data: " + json.dumps(payload, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def _stream_error(code: int, message: str) -> HttpResponse:
+    body = json.dumps({"errors": [{"field": None, "message": message}]})
+    return HttpResponse(body, status=code, content_type="application/json")
+
+
+def _stream_client(request):
+    client = request.GET.get("client", "")
+    valid = ModeAckSerializer(data={"client": client, "revision": 0}).is_valid()
+    try:
+        revision = max(0, int(request.GET.get("revision", "0")))
+    except ValueError:
+        revision = 0
+    return (client if valid else None), revision
+
+
+@login_not_required
+async def mode_stream(request, slug):
+    """Server-Sent Events: the mode at once, then every change as it happens, and a
+    heartbeat so either side notices a dead connection. A stream that misses a notice
+    (Redis down) finds the change on its next heartbeat, from the database."""
+    raw = bearer(request)
+    card = await sync_to_async(token_card_for)(raw) if raw else None
+    if card is None or not card["active"]:
+        return _stream_error(401, "A system token is needed: Authorization: Bearer fsk_…")
+    if card["system"] != slug or MODE_SCOPE not in card["scopes"]:
+        return _stream_error(403, "This token may not read this system's mode.")
+    system = await AISystem.objects.filter(slug=slug).afirst()
+    if system is None:
+        return _stream_error(404, "No system with this slug.")
+    client, revision = _stream_client(request)
+    response = StreamingHttpResponse(
+        _mode_events(system, client, revision), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # a proxy must not hold events back
+    return response
+
+
+async def _mode_events(system, client: str | None, revision: int):
+    heartbeat = settings.FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS
+    layer, channel = get_channel_layer(), None
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add(mode_group(system.slug), channel)
+    except SERVICE_ERRORS:
+        logger.warning("Mode stream of %s without the channel layer: heartbeats only", system)
+        channel = None
+    report = sync_to_async(services.mode_client_report)
+    try:
+        if client:
+            await report(system=system, client_id=client, revision=revision, stream_delta=1)
+        entry = await sync_to_async(mode_entry_for)(system.slug)
+        last = entry["payload"]["revision"]
+        yield _sse("mode", entry["payload"], last)
+        while True:
+            payload = await _next_change(layer, channel, heartbeat)
+            if payload is None:  # quiet for a heartbeat: check the truth, then say so
+                payload = (await sync_to_async(mode_entry_for)(system.slug))["payload"]
+                if payload["revision"] <= last:
+                    yield _sse("heartbeat", {})
+                    continue
+            if payload["revision"] > last:
+                last = payload["revision"]
+                yield _sse("mode", payload, last)
+    finally:
+        if channel is not None:
+            try:
+                await layer.group_discard(mode_group(system.slug), channel)
+            except SERVICE_ERRORS:
+                logger.warning("Could not leave the mode group of %s", system)
+        if client:
+            await report(system=system, client_id=client, revision=0, stream_delta=-1)
+
+
+async def _next_change(layer, channel, timeout: float) -> dict | None:
+    if channel is None:
+        await asyncio.sleep(timeout)
+        return None
+    try:
+        message = await asyncio.wait_for(layer.receive(channel), timeout)
+    except TimeoutError:
+        return None
+    return message.get("payload")

@@ -1,0 +1,420 @@
+"""The runtime mode: flipping it, reading it, hearing about it, and proving it took effect."""
+
+import itertools
+import json
+import threading
+
+import httpx
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import override_settings
+
+from core.models import AuditEntry
+from incidents.services import incident_declare, incident_status_change
+from systems.models import ModeAck, ModeChange, RuntimeMode
+from systems.selectors import mode_flip_effect
+from systems.services import (
+    ModeRefused,
+    mode_change,
+    mode_client_report,
+    mode_drill,
+    token_issue,
+    token_revoke,
+)
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+REDIS_DOWN = {
+    "CACHES": {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": DEAD_REDIS,
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        }
+    },
+    "CHANNEL_LAYERS": {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [DEAD_REDIS]},
+        }
+    },
+}
+
+
+@pytest.fixture
+def token(system, owner):
+    return token_issue(actor=owner, system=system, name="prod", scopes=["mode:read"])[1]
+
+
+def _get(client, token, slug="refund-classifier", **headers):
+    return client.get(
+        f"/api/v1/systems/{slug}/mode", HTTP_AUTHORIZATION=f"Bearer {token}", **headers
+    )
+
+
+# --- Flipping ---------------------------------------------------------------------------
+
+
+def test_a_flip_is_audited_numbered_and_kept_in_the_history(system, responder):
+    state = mode_change(actor=responder, system=system, mode="off", reason="Holds firing")
+    assert (state.mode, state.revision, state.changed_by) == ("off", 1, "rosa")
+    entry = AuditEntry.objects.get(verb="mode.change")
+    assert (entry.before["mode"], entry.after["mode"], entry.reason) == (
+        "ai",
+        "off",
+        "Holds firing",
+    )
+    assert ModeChange.objects.get().previous_mode == "ai"
+
+
+def test_a_flip_appears_on_every_open_incident_of_the_system_and_contains_it(
+    system, other_system, lead, responder
+):
+    def declare(title, systems):
+        return incident_declare(actor=lead, title=title, systems=systems, harm="harmful")
+
+    open_one, also_open = declare("A", [system]), declare("B", [system, other_system])
+    elsewhere = declare("C", [other_system])
+    closed = declare("D", [system])
+    incident_status_change(actor=lead, incident=closed, status="contained")
+    incident_status_change(actor=lead, incident=closed, status="resolved")
+
+    mode_change(actor=responder, system=system, mode="off", reason="Contain first")
+
+    for incident in (open_one, also_open):
+        entry = incident.timeline.get(kind="mode")
+        assert "ai → off" in entry.text and "Contain first" in entry.text
+        incident.refresh_from_db()
+        assert incident.contained_at is not None
+    assert not elsewhere.timeline.filter(kind="mode").exists()
+    assert not closed.timeline.filter(kind="mode").exists()
+
+
+def test_a_flip_needs_a_reason(system, responder):
+    with pytest.raises(ModeRefused) as refused:
+        mode_change(actor=responder, system=system, mode="off", reason="  ")
+    assert refused.value.field == "reason"
+    assert RuntimeMode.objects.get(system=system).revision == 0
+
+
+def test_human_is_refused_for_a_system_without_a_human_path(system, responder):
+    system.has_human_fallback = False
+    system.save()
+    with pytest.raises(ModeRefused, match="no human path"):
+        mode_change(actor=responder, system=system, mode="human", reason="Route to people")
+
+
+def test_a_drill_keeps_the_mode_and_asks_every_client_to_acknowledge(system, responder):
+    mode_change(actor=responder, system=system, mode="degraded", reason="Degrade")
+    drill = mode_drill(actor=responder, system=system)
+    assert (drill.mode, drill.revision, drill.drill) == ("degraded", 2, True)
+    assert AuditEntry.objects.filter(verb="mode.drill").exists()
+    mode_client_report(system=system, client_id="pod-1", revision=2)
+    effect = mode_flip_effect(system)
+    assert (effect.acked, effect.clients, effect.complete) == (1, 1, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_flips_serialize_and_lose_no_revision(system, responder):
+    # Drills always succeed; a flip to the mode already set is refused, so count successes.
+    work = ["off", "drill", "degraded", "drill", "ai", "drill", "off", "drill"]
+    start = threading.Barrier(len(work))
+    done = []
+
+    def flip(what):
+        try:
+            start.wait()
+            if what == "drill":
+                mode_drill(actor=responder, system=system)
+            else:
+                mode_change(actor=responder, system=system, mode=what, reason=f"to {what}")
+            done.append(what)
+        except ModeRefused:
+            pass
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=flip, args=(w,)) for w in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert done.count("drill") == 4
+    revisions = sorted(ModeChange.objects.filter(system=system).values_list("revision", flat=True))
+    assert revisions == list(range(1, len(done) + 1))
+    assert RuntimeMode.objects.get(system=system).revision == len(done)
+    # Each change starts where the one before it ended: none was computed from a stale read.
+    changes = list(ModeChange.objects.filter(system=system).order_by("revision"))
+    for before, after in itertools.pairwise(changes):
+        assert after.previous_mode == before.mode
+
+
+def test_a_flip_to_the_mode_already_set_is_refused(system, responder):
+    mode_change(actor=responder, system=system, mode="off", reason="Stop")
+    with pytest.raises(ModeRefused, match="already OFF"):
+        mode_change(actor=responder, system=system, mode="off", reason="Stop again")
+    assert RuntimeMode.objects.get(system=system).revision == 1
+
+
+# --- Reading ----------------------------------------------------------------------------
+
+
+def test_a_system_reads_its_mode_with_an_etag_and_gets_304_while_unchanged(
+    client, system, token, responder, django_capture_on_commit_callbacks
+):
+    first = _get(client, token)
+    assert first.status_code == 200
+    assert first.json()["mode"] == "ai"
+    etag = first["ETag"]
+    assert _get(client, token, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mode_change(actor=responder, system=system, mode="off", reason="Stop")
+    changed = _get(client, token, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed.json() | {"changed_at": None} == {
+        "system": "refund-classifier",
+        "mode": "off",
+        "revision": 1,
+        "changed_at": None,
+        "changed_by": "rosa",
+        "reason": "Stop",
+        "drill": False,
+    }
+    assert changed["ETag"] != etag
+
+
+def test_an_unchanged_mode_is_answered_without_a_database_query(
+    client, system, token, django_assert_num_queries
+):
+    _get(client, token)  # warms the cache: the token's card and the encoded mode
+    with django_assert_num_queries(0):
+        response = _get(client, token)
+    assert response.json()["mode"] == "ai"
+
+
+def test_a_revoked_token_is_refused_at_once_even_with_a_warm_cache(
+    client, system, owner, django_capture_on_commit_callbacks
+):
+    token, raw = token_issue(actor=owner, system=system, name="p", scopes=["mode:read"])
+    assert _get(client, raw).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        token_revoke(actor=owner, token=token)
+    assert _get(client, raw).status_code == 401
+
+
+def test_a_token_reads_only_its_own_systems_mode(client, system, other_system, token):
+    _get(client, token)  # a warm cache must not change the answer
+    assert _get(client, token, slug="support-reply").status_code == 403
+
+
+@override_settings(**REDIS_DOWN)
+def test_with_redis_down_the_mode_is_read_and_flipped_from_the_database(
+    client_for, client, system, token, responder, django_capture_on_commit_callbacks
+):
+    assert _get(client, token).json()["mode"] == "ai"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(responder).post(
+            "/api/v1/systems/refund-classifier/mode",
+            {"mode": "off", "reason": "Redis is down, the switch is not"},
+            content_type="application/json",
+        )
+    assert response.status_code == 200
+    after = _get(client, token)
+    assert (after.json()["mode"], after.json()["revision"]) == ("off", 1)
+
+
+# --- Who may ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("who", "status"), [("responder", 200), ("viewer", 403)])
+def test_only_responders_and_above_flip_through_the_api(client_for, system, request, who, status):
+    response = client_for(request.getfixturevalue(who)).post(
+        "/api/v1/systems/refund-classifier/mode",
+        {"mode": "off", "reason": "Stop"},
+        content_type="application/json",
+    )
+    assert response.status_code == status
+    assert RuntimeMode.objects.get(system=system).mode == ("off" if status == 200 else "ai")
+
+
+def test_a_system_token_cannot_flip_its_own_switch(client, system, token):
+    response = client.post(
+        "/api/v1/systems/refund-classifier/mode",
+        {"mode": "ai", "reason": "I am fine"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 403
+
+
+def test_a_flip_without_a_reason_is_a_400_naming_the_field(client_for, system, responder):
+    response = client_for(responder).post(
+        "/api/v1/systems/refund-classifier/mode",
+        {"mode": "off", "reason": " "},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "reason"
+    assert RuntimeMode.objects.get(system=system).revision == 0
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("responder", 200), ("viewer", 403), ("outsider", 403)]
+)
+def test_the_system_page_flips_for_a_responder_only(client_for, system, request, who, status):
+    response = client_for(request.getfixturevalue(who)).post(
+        "/systems/refund-classifier/mode/",
+        {"mode": "off", "reason": "Stop", "part": "panel"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == status
+    if status == 200:
+        assert b'data-testid="mode">OFF' in response.content
+
+
+def test_the_confirm_says_what_each_mode_does_for_this_system(client_for, system, responder):
+    system.degraded_behaviour = "Fixed rules: refunds under 50 EUR pass, the rest wait."
+    system.has_human_fallback = False
+    system.save()
+    content = client_for(responder).get("/systems/refund-classifier/").content.decode()
+    assert "Degraded: Fixed rules: refunds under 50 EUR pass, the rest wait." in content
+    assert "This system declares no human path." in content
+    assert "Kill switch: Refund classifier&#x27;s AI feature stops." in content
+
+
+def test_a_client_acknowledgement_shows_how_far_a_flip_reached(
+    client, client_for, system, token, responder
+):
+    mode_change(actor=responder, system=system, mode="off", reason="Stop")
+    for pod in ("pod-1", "pod-2"):
+        client.post(
+            "/api/v1/systems/refund-classifier/mode/ack",
+            {"client": pod, "revision": 0},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+    ack = client.post(
+        "/api/v1/systems/refund-classifier/mode/ack",
+        {"client": "pod-1", "revision": 1},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert ack.status_code == 204
+    page = client_for(responder).get("/systems/refund-classifier/mode/panel/?part=status")
+    assert "1 of 2 clients on OFF after" in page.content.decode()
+    assert ModeAck.objects.filter(revision=1).count() == 1
+
+
+def test_an_ack_with_a_bad_client_id_is_a_400(client, system, token):
+    response = client.post(
+        "/api/v1/systems/refund-classifier/mode/ack",
+        {"client": "no spaces allowed", "revision": 1},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "client"
+
+
+# --- OFREP --------------------------------------------------------------------------------
+
+
+def test_ofrep_evaluates_the_systems_mode_as_a_string_flag(client, system, token):
+    response = client.post(
+        "/ofrep/v1/evaluate/flags/refund-classifier",
+        {"context": {"targetingKey": "user-1"}},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 200
+    assert response.json() | {"metadata": None} == {
+        "key": "refund-classifier",
+        "value": "ai",
+        "variant": "ai",
+        "reason": "STATIC",
+        "metadata": None,
+    }
+
+
+def test_ofrep_says_flag_not_found_for_another_systems_key(client, system, other_system, token):
+    response = client.post(
+        "/ofrep/v1/evaluate/flags/support-reply",
+        {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 404
+    assert response.json()["errorCode"] == "FLAG_NOT_FOUND"
+
+
+def test_ofrep_bulk_evaluation_has_an_etag(client, system, token):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    first = client.post("/ofrep/v1/evaluate/flags", {}, content_type="application/json", **auth)
+    assert [f["value"] for f in first.json()["flags"]] == ["ai"]
+    again = client.post(
+        "/ofrep/v1/evaluate/flags",
+        {},
+        content_type="application/json",
+        HTTP_IF_NONE_MATCH=first["ETag"],
+        **auth,
+    )
+    assert again.status_code == 304
+
+
+def test_ofrep_without_a_token_is_a_401(client, system):
+    assert client.post("/ofrep/v1/evaluate/flags/refund-classifier").status_code == 401
+
+
+# --- The stream, over the real server -----------------------------------------------------
+
+
+def _events(lines):
+    """Yield (event, data) from an SSE line iterator."""
+    event, data = None, []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event, json.loads("\n".join(data))
+            event, data = None, []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+
+
+def test_the_stream_sends_the_mode_at_once_and_every_change_as_it_happens(
+    asgi_server, system, token, responder
+):
+    url = f"{asgi_server}/api/v1/systems/refund-classifier/mode/stream?client=pod-7&revision=0"
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream("GET", url, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _events(response.iter_lines())
+        assert next(events) == ("mode", json.loads(_get_body(system)))
+        mode_change(actor=responder, system=system, mode="off", reason="Stop now")
+        event, data = next(events)
+    assert (event, data["mode"], data["revision"], data["reason"]) == ("mode", "off", 1, "Stop now")
+
+
+def _get_body(system):
+    from systems.selectors import mode_entry_for
+
+    cache.delete(f"mode:{system.slug}")
+    return mode_entry_for(system.slug)["body"]
+
+
+def test_the_stream_refuses_a_missing_or_foreign_token(asgi_server, system, other_system, token):
+    with httpx.Client(timeout=10) as http:
+        base = f"{asgi_server}/api/v1/systems"
+        assert http.get(f"{base}/refund-classifier/mode/stream").status_code == 401
+        foreign = http.get(
+            f"{base}/support-reply/mode/stream", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert foreign.status_code == 403
