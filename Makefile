@@ -12,8 +12,9 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 
 # Stamp files: reinstall only when the pins change.
-$(VENV)/.runtime: $(BIN)/python requirements.txt
+$(VENV)/.runtime: $(BIN)/python requirements.txt sdk/pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e ./sdk
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

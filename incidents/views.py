@@ -29,8 +29,8 @@ from incidents.selectors import (
     timeline_page,
 )
 from systems.models import AISystem
-from systems.selectors import mode_flip_effect, mode_state, system_list_for_readiness
-from systems.views import mode_choices
+from systems.selectors import system_list_for_readiness
+from systems.views import mode_status
 
 PAGE_SIZE = 50
 
@@ -127,13 +127,9 @@ def _containment(incident):
     systems = list(incident.systems.all())
     modes = {}
     for system in systems:
-        state = mode_state(system)
-        modes[system.slug] = {
-            "system": system,
-            "state": state,
-            "effect": mode_flip_effect(system, state),
-            "choices": {c["mode"]: c for c in mode_choices(system, state)},
-        }
+        status = mode_status(system)
+        status["choices"] = {c["mode"]: c for c in status["choices"]}
+        modes[system.slug] = status
     steps = [
         {
             "step": step,

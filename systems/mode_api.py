@@ -33,6 +33,8 @@ from systems.selectors import mode_entry_for
 logger = logging.getLogger(__name__)
 
 MODE_SCOPE = SystemToken.Scope.MODE_READ
+# Without a channel layer a stream re-reads the mode this often (and says so as heartbeats).
+DEGRADED_POLL_SECONDS = 2
 
 ModeSerializer = inline_serializer(
     "RuntimeMode",
@@ -198,6 +200,7 @@ async def _mode_events(system, client: str | None, revision: int):
         logger.warning("Mode stream of %s without the channel layer: heartbeats only", system)
         channel = None
     report = sync_to_async(services.mode_client_report)
+    receiving = None
     try:
         if client:
             await report(system=system, client_id=client, revision=revision, stream_delta=1)
@@ -205,7 +208,15 @@ async def _mode_events(system, client: str | None, revision: int):
         last = entry["payload"]["revision"]
         yield _sse("mode", entry["payload"], last)
         while True:
-            payload = await _next_change(layer, channel, heartbeat)
+            # One receive stays pending across heartbeats: cancelling a channel-layer read
+            # every 15 s would be slow to wind down and could drop a message mid-read.
+            if channel is not None and receiving is None:
+                receiving = asyncio.ensure_future(layer.receive(channel))
+            payload = await _next_change(receiving, heartbeat)
+            if receiving is not None and receiving.done():
+                if receiving.exception() is not None:
+                    channel = None  # the layer is gone: from now on heartbeats only
+                receiving = None
             if payload is None:  # quiet for a heartbeat: check the truth, then say so
                 payload = (await sync_to_async(mode_entry_for)(system.slug))["payload"]
                 if payload["revision"] <= last:
@@ -215,6 +226,8 @@ async def _mode_events(system, client: str | None, revision: int):
                 last = payload["revision"]
                 yield _sse("mode", payload, last)
     finally:
+        if receiving is not None:
+            receiving.cancel()
         if channel is not None:
             try:
                 await layer.group_discard(mode_group(system.slug), channel)
@@ -224,12 +237,16 @@ async def _mode_events(system, client: str | None, revision: int):
             await report(system=system, client_id=client, revision=0, stream_delta=-1)
 
 
-async def _next_change(layer, channel, timeout: float) -> dict | None:
-    if channel is None:
-        await asyncio.sleep(timeout)
+async def _next_change(receiving, timeout: float) -> dict | None:
+    """The next change announced, or None after `timeout` seconds of quiet."""
+    if receiving is None:
+        # No channel layer (Redis down): look at the database often instead.
+        await asyncio.sleep(min(timeout, DEGRADED_POLL_SECONDS))
         return None
-    try:
-        message = await asyncio.wait_for(layer.receive(channel), timeout)
-    except TimeoutError:
+    done, _ = await asyncio.wait({receiving}, timeout=timeout)
+    if not done:
         return None
-    return message.get("payload")
+    if receiving.exception() is not None:
+        logger.warning("Mode stream lost the channel layer: %s", receiving.exception())
+        return None
+    return receiving.result().get("payload")

@@ -178,18 +178,25 @@ def mode_choices(system, state):
     return choices
 
 
-def mode_context(system, *, error=None) -> dict:
+def mode_status(system) -> dict:
+    """What the mode status block shows, wherever it is (system page, incident page)."""
     state = mode_state(system)
-    drill = last_drill(system)
     effect = mode_flip_effect(system, state)
     recent = state.changed_at and timezone.now() - state.changed_at < MODE_WATCH_FOR
     return {
         "system": system,
         "state": state,
         "effect": effect,
-        # While a fresh flip is still being acknowledged, the panel asks again every second.
+        # While a fresh flip is still being acknowledged, the block asks again every second.
         "mode_polling": bool(recent and not effect.complete),
         "choices": mode_choices(system, state),
+    }
+
+
+def mode_context(system, *, error=None) -> dict:
+    drill = last_drill(system)
+    return {
+        **mode_status(system),
         "mode_history": mode_history(system, limit=6),
         "drill": drill,
         "drill_effect": drill_effect(system, drill) if drill else None,
