@@ -256,6 +256,7 @@ def mode_client_report(
     closing). The first report of each revision is kept: it times the flip."""
     now = timezone.now()
     with transaction.atomic():
+        # get_or_create settles two first reports racing to create the row.
         client, _ = ModeClient.objects.select_for_update().get_or_create(
             system=system,
             client_id=client_id,

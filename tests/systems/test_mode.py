@@ -418,3 +418,27 @@ def test_the_stream_refuses_a_missing_or_foreign_token(asgi_server, system, othe
             f"{base}/support-reply/mode/stream", headers={"Authorization": f"Bearer {token}"}
         )
         assert foreign.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_clients_first_reports_arriving_together_make_one_client(system):
+    start = threading.Barrier(6)
+    failures = []
+
+    def report():
+        try:
+            start.wait()
+            mode_client_report(system=system, client_id="pod-9", revision=0, stream_delta=1)
+        except Exception as error:  # noqa: BLE001 (collected and asserted below)
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    client = system.mode_clients.get()
+    assert (client.client_id, client.streams) == ("pod-9", 6)
