@@ -124,7 +124,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 gives every read a 5 s timeout, the very time channels_redis
+            # blocks waiting for a message: an idle receive() would fail every 5 s
+            # (django/channels_redis#422). Its pool cap of 100 would also refuse the
+            # 101st concurrent command (a thousand mode streams closing at once).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 4096}]
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL

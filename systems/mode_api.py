@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -173,12 +173,12 @@ async def mode_stream(request, slug):
     heartbeat so either side notices a dead connection. A stream that misses a notice
     (Redis down) finds the change on its next heartbeat, from the database."""
     raw = bearer(request)
-    card = await sync_to_async(token_card_for)(raw) if raw else None
+    card = await database_sync_to_async(token_card_for)(raw) if raw else None
     if card is None or not card["active"]:
         return _stream_error(401, "A system token is needed: Authorization: Bearer fsk_…")
     if card["system"] != slug or MODE_SCOPE not in card["scopes"]:
         return _stream_error(403, "This token may not read this system's mode.")
-    system = await AISystem.objects.filter(slug=slug).afirst()
+    system = await database_sync_to_async(AISystem.objects.filter(slug=slug).first)()
     if system is None:
         return _stream_error(404, "No system with this slug.")
     client, revision = _stream_client(request)
@@ -199,12 +199,15 @@ async def _mode_events(system, client: str | None, revision: int):
     except SERVICE_ERRORS:
         logger.warning("Mode stream of %s without the channel layer: heartbeats only", system)
         channel = None
-    report = sync_to_async(services.mode_client_report)
+    # database_sync_to_async closes the connection after each call: an open stream must
+    # not hold a database connection for as long as it stays open.
+    report = database_sync_to_async(services.mode_client_report)
+    read_mode = database_sync_to_async(mode_entry_for)
     receiving = None
     try:
         if client:
             await report(system=system, client_id=client, revision=revision, stream_delta=1)
-        entry = await sync_to_async(mode_entry_for)(system.slug)
+        entry = await read_mode(system.slug)
         last = entry["payload"]["revision"]
         yield _sse("mode", entry["payload"], last)
         while True:
@@ -214,11 +217,12 @@ async def _mode_events(system, client: str | None, revision: int):
                 receiving = asyncio.ensure_future(layer.receive(channel))
             payload = await _next_change(receiving, heartbeat)
             if receiving is not None and receiving.done():
-                if receiving.exception() is not None:
-                    channel = None  # the layer is gone: from now on heartbeats only
+                failed = receiving.exception() is not None
                 receiving = None
+                if failed:  # Redis away: the database check below covers, then retry
+                    await asyncio.sleep(DEGRADED_POLL_SECONDS)
             if payload is None:  # quiet for a heartbeat: check the truth, then say so
-                payload = (await sync_to_async(mode_entry_for)(system.slug))["payload"]
+                payload = (await read_mode(system.slug))["payload"]
                 if payload["revision"] <= last:
                     yield _sse("heartbeat", {})
                     continue

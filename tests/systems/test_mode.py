@@ -3,6 +3,7 @@
 import itertools
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -442,3 +443,26 @@ def test_a_new_clients_first_reports_arriving_together_make_one_client(system):
     assert failures == []
     client = system.mode_clients.get()
     assert (client.client_id, client.streams) == ("pod-9", 6)
+
+
+def test_a_stream_idle_for_longer_than_redis_read_timeouts_still_hears_a_flip_at_once(
+    asgi_server, system, token, responder, settings
+):
+    """redis-py 8 times reads out after 5 s, channels_redis waits 5 s for a message: the
+    channel layer is configured so an idle stream does not break (and fall back to slow
+    database checks). No heartbeat during the test, so only the channel layer can deliver."""
+    settings.FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS = 60
+    url = f"{asgi_server}/api/v1/systems/refund-classifier/mode/stream"
+    with (
+        httpx.Client(timeout=15) as http,
+        http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
+        events = _events(response.iter_lines())
+        assert next(events)[0] == "mode"
+        time.sleep(6)
+        flipped = time.monotonic()
+        mode_change(actor=responder, system=system, mode="off", reason="After a quiet spell")
+        event, data = next(events)
+        delay = time.monotonic() - flipped
+    assert (event, data["mode"]) == ("mode", "off")
+    assert delay < 0.5
