@@ -21,6 +21,7 @@ from systems.models import AISystem, Mode
 from systems.selectors import (
     drill_effect,
     last_drill,
+    mode_clients,
     mode_flip_effect,
     mode_history,
     mode_state,
@@ -198,6 +199,7 @@ def mode_context(system, *, error=None) -> dict:
     return {
         **mode_status(system),
         "mode_history": mode_history(system, limit=6),
+        "clients": list(mode_clients(system)[:50]),
         "drill": drill,
         "drill_effect": drill_effect(system, drill) if drill else None,
         "mode_error": error,

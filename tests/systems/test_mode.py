@@ -466,3 +466,12 @@ def test_a_stream_idle_for_longer_than_redis_read_timeouts_still_hears_a_flip_at
         delay = time.monotonic() - flipped
     assert (event, data["mode"]) == ("mode", "off")
     assert delay < 0.5
+
+
+def test_the_system_page_lists_connected_clients_and_who_is_behind(client_for, system, responder):
+    mode_client_report(system=system, client_id="pod-1", revision=0)
+    mode_change(actor=responder, system=system, mode="off", reason="Stop")
+    mode_client_report(system=system, client_id="pod-2", revision=1)
+    content = client_for(responder).get("/systems/refund-classifier/").content.decode()
+    assert "Connected clients (2)" in content
+    assert content.index("pod-1") < content.index("behind") < content.index("pod-2")
