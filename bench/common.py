@@ -4,8 +4,13 @@ The scripts default to the environment below (each value can be overridden); the
 database must be a bench database (its name ends in `_bench`), since they fill it.
 """
 
+import http.client
 import math
 import os
+import secrets
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,3 +83,110 @@ def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+# --- A real server in a subprocess (room_delivery, kill_switch, mode_throughput) ----------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(
+    port: int, log, app: str = "config.asgi:application", environ: dict | None = None
+) -> subprocess.Popen:
+    """`uvicorn <app>` (one worker, no lifespan) on 127.0.0.1:port in a session of its own,
+    with the bench environment (plus `environ`), its output into the file `log`."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--lifespan",
+        "off",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        command,
+        cwd=ROOT,
+        env={**bench_environ(), **(environ or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def signed_in_headers(port: int, cookie_name: str, session: str, **extra: str) -> dict:
+    """Headers of a signed-in person's POST to the server on `port`: the session cookie
+    and a CSRF secret sent both as the cookie and as the header, as a page would."""
+    csrf = secrets.token_hex(16)  # a 32-character CSRF secret, as the cookie holds
+    return {
+        "Host": f"127.0.0.1:{port}",
+        "Origin": f"http://127.0.0.1:{port}",
+        "Cookie": f"{cookie_name}={session}; csrftoken={csrf}",
+        "X-CSRFToken": csrf,
+        **extra,
+    }
+
+
+def stop_and_show_log(server: subprocess.Popen, log) -> None:
+    """Stop the server, then print the end of what it logged, if anything."""
+    stop_server(server)
+    log.seek(0)
+    output = log.read().strip()
+    if output:
+        print("server log (last lines):\n" + "\n".join(output.splitlines()[-15:]))
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it has not gone within 5 s."""
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=5)
+
+
+def wait_until_up(server: subprocess.Popen, port: int, timeout: float = 30.0) -> None:
+    """Wait until the server answers /healthz (200 or 503: it serves)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz", headers={"Host": f"127.0.0.1:{port}"})
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
+
+
+def process_status(pid: int) -> dict[str, int]:
+    """VmRSS (kB) and Threads of a process, from /proc/<pid>/status."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in {"VmRSS", "Threads"}:
+            found[key] = int(value.split()[0])
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

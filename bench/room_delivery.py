@@ -20,12 +20,8 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, bench_environ, percentile, person, setup_django
+from common import (
+    free_port,
+    percentile,
+    person,
+    setup_django,
+    signed_in_headers,
+    start_server,
+    stop_and_show_log,
+    wait_until_up,
+)
 
 ROOM_TITLE = "Bench: the room"
 MARKER = re.compile(r"bench-room-(\w+)-(\d+)")
@@ -80,65 +85,6 @@ def prepare(clients: int):
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log):
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "config.asgi:application",
-        "--lifespan",
-        "off",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        command,
-        cwd=ROOT,
-        env=bench_environ(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop_server(server) -> None:
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=5)
-
-
-def wait_until_up(server, port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz", headers={"Host": f"127.0.0.1:{port}"})
-            connection.getresponse().read()  # any answer, 200 or 503, means it serves
-            connection.close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
-
-
 class Poster:
     """Posts messages as the page's form does (htmx POST), over one kept-alive connection;
     or, with --via service, straight through incident_message_post in this process."""
@@ -146,15 +92,12 @@ class Poster:
     def __init__(self, port: int, setup: dict, via: str):
         self.port, self.via = port, via
         self.incident, self.poster = setup["incident"], setup["poster"]
-        csrf = secrets.token_hex(16)  # a 32-character CSRF secret, as the cookie holds
-        self.headers = {
-            "Host": f"127.0.0.1:{port}",
-            "Origin": f"http://127.0.0.1:{port}",
-            "Cookie": f"{setup['cookie_name']}={setup['poster_session']}; csrftoken={csrf}",
-            "X-CSRFToken": csrf,
-            "HX-Request": "true",
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
+        self.headers = signed_in_headers(
+            port,
+            setup["cookie_name"],
+            setup["poster_session"],
+            **{"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"},
+        )
         self.connection = None
 
     def get(self, path: str) -> None:
@@ -365,11 +308,7 @@ def main() -> None:
             print(f"server: uvicorn pid {server.pid} on 127.0.0.1:{port}, room of INC-{number}")
             result = asyncio.run(asyncio.wait_for(run(args, setup, port), RUN_TIMEOUT))
         finally:
-            stop_server(server)
-            log.seek(0)
-            output = log.read().strip()
-            if output:
-                print("server log (last lines):\n" + "\n".join(output.splitlines()[-15:]))
+            stop_and_show_log(server, log)
     report(args, result)
 
 

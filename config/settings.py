@@ -118,7 +118,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {
+                "socket_connect_timeout": 1,
+                "socket_timeout": 1,
+                # Reuse connections across requests (see core/cache.py).
+                "pool_class": "core.cache.SharedConnectionPool",
+            },
         }
     }
     CHANNEL_LAYERS = {

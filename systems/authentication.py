@@ -1,4 +1,5 @@
 import contextlib
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
@@ -33,7 +34,13 @@ def bearer(request) -> str | None:
 
 def token_card(token: SystemToken) -> dict:
     """What the hot path needs to know of a token, small enough to cache."""
-    return {"system": token.system.slug, "scopes": token.scopes, "active": token.is_active}
+    return {
+        "system": token.system.slug,
+        "system_id": token.system_id,
+        "prefix": token.prefix,
+        "scopes": token.scopes,
+        "active": token.is_active,
+    }
 
 
 def token_card_for(raw: str) -> dict | None:
@@ -91,3 +98,46 @@ class SystemTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+@dataclass(frozen=True)
+class TokenCard:
+    """A system token as its cached card describes it: enough to authorize a request on
+    the hot path (an acknowledgement, a mode read) without loading the token row."""
+
+    system_slug: str
+    system_id: int
+    prefix: str
+    scopes: tuple[str, ...]
+    is_active: bool
+
+    is_system_token = True
+
+    @property
+    def audit_label(self) -> str:
+        return f"token {self.prefix}… of {self.system_slug}"
+
+    def allows(self, scope: str, system_slug: str | None) -> bool:
+        return self.is_active and system_slug == self.system_slug and scope in self.scopes
+
+
+class CachedSystemTokenAuthentication(SystemTokenAuthentication):
+    """Bearer tokens checked against their cached card: no query while the card is warm.
+    For endpoints called in bursts by every running client (acknowledgements)."""
+
+    def authenticate(self, request):
+        raw = bearer(request)
+        if raw is None:
+            return None
+        card = token_card_for(raw)
+        if card is None:
+            raise exceptions.AuthenticationFailed("Unknown token.")
+        if not card["active"]:
+            raise exceptions.AuthenticationFailed("This token has been revoked.")
+        return AnonymousUser(), TokenCard(
+            system_slug=card["system"],
+            system_id=card["system_id"],
+            prefix=card["prefix"],
+            scopes=tuple(card["scopes"]),
+            is_active=card["active"],
+        )

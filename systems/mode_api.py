@@ -25,7 +25,12 @@ from rest_framework.views import APIView
 from core.api import error_response
 from core.permissions import HasRole
 from systems import services
-from systems.authentication import bearer, token_card_for, token_key
+from systems.authentication import (
+    CachedSystemTokenAuthentication,
+    bearer,
+    token_card_for,
+    token_key,
+)
 from systems.mode_feed import SERVICE_ERRORS, mode_group, mode_key
 from systems.models import AISystem, Mode, SystemToken
 from systems.selectors import mode_entry_for
@@ -126,6 +131,7 @@ class ModeAckView(APIView):
     """An SDK client reports the revision it acts on: after applying a change, and every
     half minute as a heartbeat. The system page counts these: "3 of 3 clients on OFF"."""
 
+    authentication_classes = [CachedSystemTokenAuthentication]
     permission_classes = [HasRole]
     token_scopes = {"post": MODE_SCOPE}
 
@@ -134,7 +140,8 @@ class ModeAckView(APIView):
         data = ModeAckSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.mode_client_report(
-            system=request.auth.system,
+            # The card's ids are enough to write the rows: no need to load the system.
+            system=AISystem(pk=request.auth.system_id, slug=request.auth.system_slug),
             client_id=data.validated_data["client"],
             revision=data.validated_data["revision"],
         )

@@ -7,9 +7,11 @@ import time
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
+from redis import Redis
 
 from core.models import AuditEntry
 from incidents.services import incident_declare, incident_status_change
@@ -475,3 +477,36 @@ def test_the_system_page_lists_connected_clients_and_who_is_behind(client_for, s
     content = client_for(responder).get("/systems/refund-classifier/").content.decode()
     assert "Connected clients (2)" in content
     assert content.index("pod-1") < content.index("behind") < content.index("pod-2")
+
+
+def test_reading_the_mode_reuses_redis_connections_across_requests(asgi_server, system, token):
+    """Under ASGI each request gets its own cache object; the shared pool (core/cache.py)
+    keeps them from opening a Redis connection each, which halved GET mode's throughput."""
+    redis = Redis.from_url(django_settings.REDIS_URL)
+    url = f"{asgi_server}/api/v1/systems/refund-classifier/mode"
+    with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+        http.get(url)  # the first request may open the pool's connection
+        before = redis.info("stats")["total_connections_received"]
+        for _ in range(20):
+            assert http.get(url).status_code == 200
+        opened = redis.info("stats")["total_connections_received"] - before
+    assert opened < 5
+
+
+def test_an_acknowledgement_costs_two_statements_once_the_client_is_known(
+    client, system, token, responder, django_assert_num_queries
+):
+    mode_change(actor=responder, system=system, mode="off", reason="Stop")
+
+    def ack(revision):
+        return client.post(
+            "/api/v1/systems/refund-classifier/mode/ack",
+            {"client": "pod-1", "revision": revision},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+    ack(0)  # first report: the token's card is cached and the client's row made
+    with django_assert_num_queries(2):  # one UPDATE of the client, one INSERT of the ack
+        assert ack(1).status_code == 204
+    assert ModeAck.objects.filter(client_id="pod-1", revision=1).count() == 1
