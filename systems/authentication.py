@@ -77,29 +77,6 @@ def forget_token(token: SystemToken) -> None:
         cache.delete(token_key(token.token_hash))
 
 
-class SystemTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer fsk_…`: the AI system itself. request.auth is its token."""
-
-    keyword = "Bearer"
-
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1").split()
-        if not header or header[0] != self.keyword:
-            return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-        token = token_authenticate(header[1])
-        if token is None:
-            raise exceptions.AuthenticationFailed("Unknown token.")
-        if not token.is_active:
-            raise exceptions.AuthenticationFailed("This token has been revoked.")
-        touch(token)
-        return AnonymousUser(), token
-
-    def authenticate_header(self, request):
-        return self.keyword
-
-
 @dataclass(frozen=True)
 class TokenCard:
     """A system token as its cached card describes it: enough to authorize a request on
@@ -121,15 +98,19 @@ class TokenCard:
         return self.is_active and system_slug == self.system_slug and scope in self.scopes
 
 
-class CachedSystemTokenAuthentication(SystemTokenAuthentication):
-    """Bearer tokens checked against their cached card: no query while the card is warm.
-    For endpoints called in bursts by every running client (acknowledgements)."""
+class SystemTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer fsk_…`: the AI system itself. request.auth is its TokenCard,
+    from the cache while warm, so every running client's calls cost no token query."""
+
+    keyword = "Bearer"
 
     def authenticate(self, request):
-        raw = bearer(request)
-        if raw is None:
+        header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not header or header[0] != self.keyword:
             return None
-        card = token_card_for(raw)
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        card = token_card_for(header[1])
         if card is None:
             raise exceptions.AuthenticationFailed("Unknown token.")
         if not card["active"]:
@@ -141,3 +122,6 @@ class CachedSystemTokenAuthentication(SystemTokenAuthentication):
             scopes=tuple(card["scopes"]),
             is_active=card["active"],
         )
+
+    def authenticate_header(self, request):
+        return self.keyword

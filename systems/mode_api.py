@@ -25,12 +25,7 @@ from rest_framework.views import APIView
 from core.api import error_response
 from core.permissions import HasRole
 from systems import services
-from systems.authentication import (
-    CachedSystemTokenAuthentication,
-    bearer,
-    token_card_for,
-    token_key,
-)
+from systems.authentication import bearer, token_card_for, token_key
 from systems.mode_feed import SERVICE_ERRORS, mode_group, mode_key
 from systems.models import AISystem, Mode, SystemToken
 from systems.selectors import mode_entry_for
@@ -131,7 +126,6 @@ class ModeAckView(APIView):
     """An SDK client reports the revision it acts on: after applying a change, and every
     half minute as a heartbeat. The system page counts these: "3 of 3 clients on OFF"."""
 
-    authentication_classes = [CachedSystemTokenAuthentication]
     permission_classes = [HasRole]
     token_scopes = {"post": MODE_SCOPE}
 

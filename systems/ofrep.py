@@ -50,7 +50,7 @@ class _OfrepView(APIView):
 
     def _own_entry(self, request, key: str):
         token = request.auth
-        if token.system.slug != key or MODE_SCOPE not in token.scopes:
+        if not token.allows(MODE_SCOPE, key):
             return None
         return mode_entry_for(key)
 
@@ -71,7 +71,7 @@ class OfrepBulkView(_OfrepView):
 
     @extend_schema(operation_id="ofrep_evaluate_flags", request=None, responses={200: dict})
     def post(self, request):
-        entry = self._own_entry(request, request.auth.system.slug)
+        entry = self._own_entry(request, request.auth.system_slug)
         if entry is None:
             return Response({"flags": []})
         etag = entry["etag"]
