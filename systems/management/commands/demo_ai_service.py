@@ -4,6 +4,7 @@ Flip the kill switch in the browser and watch this process change what it does o
 next refund. It uses the failsafe-client package exactly as a real service would.
 """
 
+import logging
 import random
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, system, url, every, count, **options):
         url = url or settings.FAILSAFE_BASE_URL
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per refund is enough
         token = self._token(AISystem.objects.get(slug=system))
         state = Path(settings.VAR_DIR) / "demo-ai-service"
         with Failsafe(url, token, cache_dir=state, client_id="refunds-demo-1") as failsafe:
