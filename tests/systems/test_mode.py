@@ -510,3 +510,17 @@ def test_an_acknowledgement_costs_two_statements_once_the_client_is_known(
     with django_assert_num_queries(2):  # one UPDATE of the client, one INSERT of the ack
         assert ack(1).status_code == 204
     assert ModeAck.objects.filter(client_id="pod-1", revision=1).count() == 1
+
+
+def test_any_open_incident_of_the_system_offers_every_other_mode(
+    client_for, system, lead, responder, viewer
+):
+    incident = incident_declare(actor=lead, title="Shift", systems=[system], harm="anomalous")
+    mode_change(actor=responder, system=system, mode="degraded", reason="Rules for now")
+    page = client_for(responder).get(incident.get_absolute_url()).content.decode()
+    other = page[page.index("Set Refund classifier to another mode") :]
+    assert "Back to AI" in other and "Kill switch: turn off" in other
+    assert 'value="degraded"' not in other  # the mode already set is not offered again
+    assert (
+        "another mode" not in client_for(viewer).get(incident.get_absolute_url()).content.decode()
+    )
