@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from incidents.api import IncidentViewSet
 from incidents.views import readiness
+from rollbacks.api import BundleView
 from systems.api import AISystemViewSet
 from systems.mode_api import ModeAckView, ModeView, mode_stream
 from systems.ofrep import OfrepBulkView, OfrepFlagView
@@ -31,6 +32,7 @@ urlpatterns = [
     path("api/v1/systems/<slug:slug>/mode", ModeView.as_view(), name="api-mode"),
     path("api/v1/systems/<slug:slug>/mode/stream", mode_stream, name="api-mode-stream"),
     path("api/v1/systems/<slug:slug>/mode/ack", ModeAckView.as_view(), name="api-mode-ack"),
+    path("api/v1/systems/<slug:slug>/bundle", BundleView.as_view(), name="api-bundle"),
     path("api/v1/", include(api.urls)),
     # OpenFeature Remote Evaluation Protocol: each system's mode as a string flag.
     path("ofrep/v1/evaluate/flags", OfrepBulkView.as_view(), name="ofrep-bulk"),

@@ -6,6 +6,7 @@ from django.db.models import Max
 from core.services import actor_of, audit_record
 from incidents.models import Incident, TimelineEntry
 from incidents.services import timeline_record
+from rollbacks.bundle import bundle_cache_put
 from rollbacks.models import ActiveVersion, Deployment, Surface, Version
 from rollbacks.surfaces import InvalidVersion, clean_content
 from systems.models import AISystem
@@ -114,6 +115,7 @@ def version_deploy(*, actor, version: Version, reason: str, kind: str = Deployme
             text=text,
             data={"system": system.slug, "surface": version.surface, "to": version.number},
         )
+    transaction.on_commit(lambda: bundle_cache_put(system))
     return deployment
 
 

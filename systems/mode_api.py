@@ -55,7 +55,8 @@ class ModeChangeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-def _answer(request, entry) -> HttpResponse:
+def cached_answer(request, entry) -> HttpResponse:
+    """An encoded answer (`body`, `etag`) as a response, or 304 when the client has it."""
     if request.META.get("HTTP_IF_NONE_MATCH") == entry["etag"]:
         response = HttpResponseNotModified()
     else:
@@ -65,22 +66,23 @@ def _answer(request, entry) -> HttpResponse:
     return response
 
 
-def _fast_read(request, slug: str) -> HttpResponse | None:
-    """A token's read from the cache alone (one round trip to Redis); on a miss the
-    database fills it once. None sends the request down the ordinary path."""
+def fast_read(request, slug: str, *, key: str, scope: str, load) -> HttpResponse | None:
+    """A token's read of a cached answer from the cache alone (one round trip to Redis);
+    on a miss `load(slug)` fills it from the database once. None sends the request down
+    the ordinary path (a person, Redis down, a token that may not)."""
     raw = bearer(request)
     if raw is None or not raw.startswith(SystemToken.PREFIX):
         return None
-    keys = [token_key(SystemToken.hash(raw)), mode_key(slug)]
+    keys = [token_key(SystemToken.hash(raw)), key]
     try:
         found = cache.get_many(keys)
     except SERVICE_ERRORS:  # Redis down
         return None
     card = found.get(keys[0]) or token_card_for(raw)
-    if not (card and card["active"] and card["system"] == slug and MODE_SCOPE in card["scopes"]):
+    if not (card and card["active"] and card["system"] == slug and scope in card["scopes"]):
         return None  # the ordinary path gives the proper 401 / 403
-    entry = found.get(keys[1]) or mode_entry_for(slug)
-    return _answer(request, entry) if entry else None
+    entry = found.get(keys[1]) or load(slug)
+    return cached_answer(request, entry) if entry else None
 
 
 class ModeView(APIView):
@@ -93,7 +95,10 @@ class ModeView(APIView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "GET":
-            fast = _fast_read(request, kwargs["slug"])
+            slug = kwargs["slug"]
+            fast = fast_read(
+                request, slug, key=mode_key(slug), scope=MODE_SCOPE, load=mode_entry_for
+            )
             if fast is not None:
                 return fast
         return super().dispatch(request, *args, **kwargs)
@@ -103,7 +108,7 @@ class ModeView(APIView):
         entry = mode_entry_for(slug)
         if entry is None:
             return error_response(status.HTTP_404_NOT_FOUND, "No system with this slug.")
-        return _answer(request, entry)
+        return cached_answer(request, entry)
 
     @extend_schema(request=ModeChangeSerializer, responses={200: ModeSerializer})
     def post(self, request, slug):
