@@ -28,6 +28,7 @@ from incidents.selectors import (
     open_counts_by_severity,
     timeline_page,
 )
+from rollbacks.selectors import changes_before
 from systems.models import AISystem
 from systems.selectors import system_list_for_readiness
 from systems.views import mode_status
@@ -171,6 +172,7 @@ def _page_context(request, incident, **extra):
         "message_form": MessageForm(),
         "last_update": latest_status_update(incident),
         "present": room_people(incident.pk),
+        "changes_before": changes_before(incident),
     }
     context.update(extra)
     return context

@@ -2,6 +2,7 @@
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from core.services import actor_of, audit_record
 from incidents.models import Incident, TimelineEntry
@@ -54,7 +55,9 @@ def version_add(*, actor, system, surface: str, content: dict, note: str = "") -
 
 
 @transaction.atomic
-def version_deploy(*, actor, version: Version, reason: str, kind: str = Deployment.Kind.DEPLOY):
+def version_deploy(
+    *, actor, version: Version, reason: str, kind: str = Deployment.Kind.DEPLOY, at=None
+):
     """Make `version` the active one of its surface. Row-locked: concurrent deployments of
     a surface happen one after the other, and exactly one version is active after each."""
     reason = reason.strip()
@@ -84,6 +87,7 @@ def version_deploy(*, actor, version: Version, reason: str, kind: str = Deployme
         actor=user,
         actor_label=label,
         reason=reason,
+        at=at or timezone.now(),
     )
     if active is None:
         ActiveVersion.objects.create(

@@ -20,6 +20,8 @@ from incidents.services import (
     incident_people_change,
     incident_status_change,
 )
+from rollbacks.models import Version
+from rollbacks.services import version_add, version_deploy
 from systems.models import AISystem
 from systems.services import action_type_add, runbook_revise, system_register
 
@@ -106,6 +108,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         people = {username: self._person(username, *rest) for username, *rest in PEOPLE}
         systems = {spec["slug"]: self._system(spec, people) for spec in SYSTEMS}
+        self._versions(systems, people)
         self._incidents(systems, people)
         self._print_sign_in()
 
@@ -155,6 +158,89 @@ class Command(BaseCommand):
         if spec["runbook"]:
             runbook_revise(actor=owner, system=system, body=spec["runbook"], reason="First version")
         return system
+
+    def _versions(self, systems, people):
+        """A history for every surface, with the changes behind the demo's incidents."""
+        if Version.objects.exists():
+            return
+        now = timezone.now()
+        owner = people["lead"]
+
+        def ship(system, surface, content, reason, ago, note=""):
+            version = version_add(
+                actor=owner, system=system, surface=surface, content=content, note=note
+            )
+            version_deploy(actor=owner, version=version, reason=reason, at=now - ago)
+            return version
+
+        refunds, replies = systems["refund-classifier"], systems["support-reply"]
+        long_ago = timedelta(days=30)
+        for system in (refunds, replies):
+            ship(
+                system,
+                "model",
+                {
+                    "provider": "openai",
+                    "name": "gpt-4o-mini",
+                    "version_id": "gpt-4o-mini-2024-07-18",
+                },
+                "Pinned model at launch",
+                long_ago,
+            )
+            ship(
+                system,
+                "config",
+                {"params": {"temperature": 0.0, "max_tokens": 64 if system is refunds else 400}},
+                "Launch configuration",
+                long_ago,
+            )
+        ship(
+            refunds,
+            "prompt",
+            {
+                "template": "Label this refund request approve, review or fraud.\n{request}",
+                "variables": ["request"],
+            },
+            "Launch prompt",
+            long_ago,
+        )
+        ship(
+            refunds,
+            "retrieval",
+            {"source": "refund-policies", "snapshot_id": "2026-10-01"},
+            "Policy snapshot at launch",
+            long_ago,
+        )
+        # The change behind INC-2: deployed shortly before the fraud share tripled.
+        ship(
+            refunds,
+            "prompt",
+            {
+                "template": "Label this refund request approve, review or fraud. When in "
+                "doubt, say fraud: chargebacks cost more than reviews.\n{request}",
+                "variables": ["request"],
+            },
+            "Cut chargebacks: lean towards fraud when unsure",
+            timedelta(minutes=82),
+        )
+        ship(
+            replies,
+            "prompt",
+            {
+                "template": "Answer the customer kindly and briefly.\n{ticket}",
+                "variables": ["ticket"],
+            },
+            "Launch prompt",
+            long_ago,
+        )
+        # The change behind INC-1: an index rebuild that mixed order histories.
+        ship(
+            replies,
+            "retrieval",
+            {"source": "orders-index", "snapshot_id": "rebuild-2026-11-21"},
+            "Nightly index rebuild",
+            timedelta(days=6, hours=3, minutes=20),
+        )
 
     def _incidents(self, systems, people):
         if Incident.objects.exists():

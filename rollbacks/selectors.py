@@ -1,0 +1,47 @@
+from datetime import timedelta
+from itertools import chain
+
+from rollbacks.models import Deployment
+from systems.models import ModeChange
+
+# The first question of attribution: what changed shortly before the failure began?
+LOOK_BACK = timedelta(hours=48)
+
+
+def changes_before(incident, look_back: timedelta = LOOK_BACK) -> list[dict]:
+    """Every deployment and mode change of the incident's systems in the `look_back`
+    before its onset (or its declaration, when the onset is unknown), newest first."""
+    end = incident.onset_at or incident.declared_at
+    systems = list(incident.systems.all())
+    window = {"system__in": systems, "at__gte": end - look_back, "at__lte": end}
+    deployments = Deployment.objects.filter(**window).select_related(
+        "system", "from_version", "to_version"
+    )
+    modes = ModeChange.objects.filter(**window, drill=False).select_related("system")
+    changes = chain(
+        (
+            {
+                "at": d.at,
+                "system": d.system,
+                "what": f"{d.get_surface_display()} "
+                f"{'v' + str(d.from_version.number) if d.from_version else 'first'} → "
+                f"v{d.to_version.number}",
+                "kind": d.kind,
+                "actor": d.actor_label,
+                "reason": d.reason,
+            }
+            for d in deployments
+        ),
+        (
+            {
+                "at": m.at,
+                "system": m.system,
+                "what": f"Mode {m.previous_mode} → {m.mode}",
+                "kind": "mode",
+                "actor": m.actor_label,
+                "reason": m.reason,
+            }
+            for m in modes
+        ),
+    )
+    return sorted(changes, key=lambda c: c["at"], reverse=True)
