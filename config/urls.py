@@ -23,6 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("incidents/", include("incidents.urls")),
     path("systems/", include("systems.urls")),
+    path("systems/<slug:slug>/versions/", include("rollbacks.urls")),
     path("readiness/", readiness, name="readiness"),
     path("review/", include("monitoring.urls")),
     path("status/", include("comms.urls")),

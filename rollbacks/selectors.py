@@ -1,7 +1,7 @@
 from datetime import timedelta
 from itertools import chain
 
-from rollbacks.models import Deployment
+from rollbacks.models import ActiveVersion, Deployment
 from systems.models import ModeChange
 
 # The first question of attribution: what changed shortly before the failure began?
@@ -18,6 +18,9 @@ def changes_before(incident, look_back: timedelta = LOOK_BACK) -> list[dict]:
         "system", "from_version", "to_version"
     )
     modes = ModeChange.objects.filter(**window, drill=False).select_related("system")
+    in_force = set(
+        ActiveVersion.objects.filter(system__in=systems).values_list("deployment_id", flat=True)
+    )
     changes = chain(
         (
             {
@@ -29,6 +32,8 @@ def changes_before(incident, look_back: timedelta = LOOK_BACK) -> list[dict]:
                 "kind": d.kind,
                 "actor": d.actor_label,
                 "reason": d.reason,
+                # Offered while this change is still the one in force.
+                "rollback_to": d.from_version if d.pk in in_force else None,
             }
             for d in deployments
         ),

@@ -1,3 +1,5 @@
+import json
+
 import markdown as markdown_lib
 import nh3
 from django import template
@@ -56,3 +58,17 @@ def duration(value):
     if hours < 24:
         return f"{hours} h {minutes % 60:02d} min"
     return f"{days} d {hours % 24} h"
+
+
+@register.filter
+def get_item(mapping, key):
+    """`{{ form.data|get_item:name }}`: a value by a key held in a variable."""
+    if mapping is None:
+        return ""
+    getter = getattr(mapping, "get", None)
+    return getter(key, "") if getter else ""
+
+
+@register.filter
+def pretty_json(value):
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from rollbacks import views
+
+app_name = "rollbacks"
+
+urlpatterns = [
+    path("", views.versions_page, name="versions"),
+    path("new/", views.version_new, name="new"),
+    path("<str:surface>/compare/", views.version_compare, name="compare"),
+    path("<str:surface>/<int:number>/activate/", views.version_activate, name="activate"),
+]

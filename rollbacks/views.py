@@ -1,0 +1,98 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from core.permissions import require, role_required
+from rollbacks import services
+from rollbacks.diff import version_diff
+from rollbacks.forms import ReasonForm, VersionForm
+from rollbacks.models import ActiveVersion, Surface, Version
+from rollbacks.surfaces import InvalidVersion
+from systems.models import AISystem
+
+
+def _surfaces(system):
+    active = {
+        a.surface: a.version_id
+        for a in ActiveVersion.objects.filter(system=system).only("surface", "version_id")
+    }
+    versions = {s: [] for s in Surface.values}
+    for version in Version.objects.filter(system=system).order_by("surface", "-number"):
+        versions[version.surface].append(version)
+    return [
+        {
+            "surface": surface,
+            "label": label,
+            "versions": versions[surface],
+            "active": next((v for v in versions[surface] if v.pk == active.get(surface)), None),
+        }
+        for surface, label in Surface.choices
+    ]
+
+
+@role_required("system.view")
+def versions_page(request, slug, form=None, status=200):
+    system = get_object_or_404(AISystem, slug=slug)
+    context = {"system": system, "surfaces": _surfaces(system), "form": form}
+    return render(request, "rollbacks/versions.html", context, status=status)
+
+
+@require_POST
+def version_new(request, slug):
+    system = get_object_or_404(AISystem, slug=slug)
+    require(request.user, "version.add", system)
+    form = VersionForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError("invalid")
+        version = services.version_add(
+            actor=request.user,
+            system=system,
+            surface=form.cleaned_data["surface"],
+            content=form.content(),
+            note=form.cleaned_data["note"],
+        )
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            for field, errors in error.error_dict.items():
+                form.add_error(field, errors)
+        return versions_page(request, slug, form=form, status=400)
+    except InvalidVersion as invalid:
+        form.add_error(invalid.field if invalid.field in form.fields else None, str(invalid))
+        return versions_page(request, slug, form=form, status=400)
+    messages.success(request, f"{version.reference} added. Deploy it when it should run.")
+    return redirect("rollbacks:versions", slug=slug)
+
+
+@require_POST
+@role_required("version.deploy")
+def version_activate(request, slug, surface, number):
+    """Deploy a version, or roll back to it when it is older than the active one."""
+    version = get_object_or_404(Version, system__slug=slug, surface=surface, number=number)
+    form = ReasonForm(request.POST)
+    back = request.POST.get("next") or f"/systems/{slug}/versions/"
+    if not form.is_valid():
+        messages.error(request, "Say why: the reason goes on every open incident.")
+        return redirect(back)
+    active = ActiveVersion.objects.filter(system=version.system, surface=surface).first()
+    kind = "rollback" if active and version.number < active.version.number else "deploy"
+    try:
+        services.version_deploy(
+            actor=request.user, version=version, reason=form.cleaned_data["reason"], kind=kind
+        )
+    except services.DeploymentRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"{version.reference} is active ({kind}).")
+    return redirect(back)
+
+
+@role_required("system.view")
+def version_compare(request, slug, surface):
+    system = get_object_or_404(AISystem, slug=slug)
+    old = get_object_or_404(Version, system=system, surface=surface, number=request.GET.get("a"))
+    new = get_object_or_404(Version, system=system, surface=surface, number=request.GET.get("b"))
+    lines = version_diff(surface, old.content, new.content)
+    context = {"system": system, "old": old, "new": new, "lines": lines}
+    return render(request, "rollbacks/diff.html", context)
