@@ -8,7 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from incidents.api import IncidentViewSet
 from incidents.views import readiness
-from rollbacks.api import BundleView
+from rollbacks.api import BundleView, DeploymentListView, VersionListView
 from systems.api import AISystemViewSet
 from systems.mode_api import ModeAckView, ModeView, mode_stream
 from systems.ofrep import OfrepBulkView, OfrepFlagView
@@ -34,6 +34,12 @@ urlpatterns = [
     path("api/v1/systems/<slug:slug>/mode/stream", mode_stream, name="api-mode-stream"),
     path("api/v1/systems/<slug:slug>/mode/ack", ModeAckView.as_view(), name="api-mode-ack"),
     path("api/v1/systems/<slug:slug>/bundle", BundleView.as_view(), name="api-bundle"),
+    path("api/v1/systems/<slug:slug>/versions", VersionListView.as_view(), name="api-versions"),
+    path(
+        "api/v1/systems/<slug:slug>/deployments",
+        DeploymentListView.as_view(),
+        name="api-deployments",
+    ),
     path("api/v1/", include(api.urls)),
     # OpenFeature Remote Evaluation Protocol: each system's mode as a string flag.
     path("ofrep/v1/evaluate/flags", OfrepBulkView.as_view(), name="ofrep-bulk"),

@@ -126,3 +126,16 @@ def version_deploy(
 def version_rollback(*, actor, version: Version, reason: str) -> Deployment:
     """Go back to an earlier version of its surface: a deployment marked as a rollback."""
     return version_deploy(actor=actor, version=version, reason=reason, kind="rollback")
+
+
+def version_activate(*, actor, version: Version, reason: str) -> Deployment:
+    """Make `version` active: a rollback when it is older than the active one, else a
+    deployment. What the versions page and the API call."""
+    active = ActiveVersion.objects.filter(system=version.system, surface=version.surface).first()
+    older = active is not None and version.number < active.version.number
+    return version_deploy(
+        actor=actor,
+        version=version,
+        reason=reason,
+        kind=Deployment.Kind.ROLLBACK if older else Deployment.Kind.DEPLOY,
+    )

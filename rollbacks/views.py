@@ -75,16 +75,14 @@ def version_activate(request, slug, surface, number):
     if not form.is_valid():
         messages.error(request, "Say why: the reason goes on every open incident.")
         return redirect(back)
-    active = ActiveVersion.objects.filter(system=version.system, surface=surface).first()
-    kind = "rollback" if active and version.number < active.version.number else "deploy"
     try:
-        services.version_deploy(
-            actor=request.user, version=version, reason=form.cleaned_data["reason"], kind=kind
+        deployment = services.version_activate(
+            actor=request.user, version=version, reason=form.cleaned_data["reason"]
         )
     except services.DeploymentRefused as refused:
         messages.error(request, str(refused))
     else:
-        messages.success(request, f"{version.reference} is active ({kind}).")
+        messages.success(request, f"{version.reference} is active ({deployment.kind}).")
     return redirect(back)
 
 
