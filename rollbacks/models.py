@@ -100,3 +100,18 @@ class ActiveVersion(models.Model):
 
     def __str__(self):
         return f"{self.system_id}:{self.surface} → v{self.version.number}"
+
+
+class ConfigSchema(models.Model):
+    """The JSON Schema a system's configuration versions must satisfy (temperature within
+    0 to 2, max tokens positive, routing rules...). Without one, rollbacks/surfaces.py's default
+    applies."""
+
+    system = models.OneToOneField(
+        "systems.AISystem", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    schema = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"config schema of {self.system_id}"

@@ -8,8 +8,8 @@ from core.services import actor_of, audit_record
 from incidents.models import Incident, TimelineEntry
 from incidents.services import timeline_record
 from rollbacks.bundle import bundle_cache_put
-from rollbacks.models import ActiveVersion, Deployment, Surface, Version
-from rollbacks.surfaces import InvalidVersion, clean_content
+from rollbacks.models import ActiveVersion, ConfigSchema, Deployment, Surface, Version
+from rollbacks.surfaces import InvalidVersion, check_schema, clean_content
 from systems.models import AISystem
 
 NUMBER_ATTEMPTS = 5
@@ -25,7 +25,10 @@ def version_add(*, actor, system, surface: str, content: dict, note: str = "") -
     """A new version of a surface (not yet active). Numbers race: retry."""
     if surface not in Surface.values:
         raise InvalidVersion(f"“{surface}” is not a surface.", "surface")
-    content = clean_content(surface, content)
+    schema = None
+    if surface == Surface.CONFIG:
+        schema = ConfigSchema.objects.filter(system=system).values_list("schema", flat=True).first()
+    content = clean_content(surface, content, schema)
     user, label = actor_of(actor)
     for attempt in range(1, NUMBER_ATTEMPTS + 1):
         try:
@@ -139,3 +142,19 @@ def version_activate(*, actor, version: Version, reason: str) -> Deployment:
         reason=reason,
         kind=Deployment.Kind.ROLLBACK if older else Deployment.Kind.DEPLOY,
     )
+
+
+@transaction.atomic
+def config_schema_set(*, actor, system, schema: dict) -> ConfigSchema:
+    """The JSON Schema later configuration versions must satisfy (earlier ones stay)."""
+    check_schema(schema)
+    before = ConfigSchema.objects.filter(system=system).values_list("schema", flat=True).first()
+    config, _ = ConfigSchema.objects.update_or_create(system=system, defaults={"schema": schema})
+    audit_record(
+        actor=actor,
+        verb="version.config_schema",
+        target=system,
+        before={"schema": before},
+        after={"schema": schema},
+    )
+    return config

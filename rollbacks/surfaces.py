@@ -7,6 +7,9 @@ versions are refused (see docs/ARCHITECTURE.md).
 
 import re
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 MOVING_ALIASES = re.compile(r"(^|[-_.:])(latest|stable|preview|current|default)$", re.IGNORECASE)
 
 FIELDS = {
@@ -23,6 +26,17 @@ FIELDS = {
 }
 
 
+# What a configuration must satisfy until the system's owner writes its own schema.
+DEFAULT_CONFIG_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+
+
 class InvalidVersion(ValueError):
     """The content is not a valid version of its surface; `field` names the culprit."""
 
@@ -31,8 +45,19 @@ class InvalidVersion(ValueError):
         self.field = field
 
 
-def clean_content(surface: str, content: dict) -> dict:
-    """The content, checked and normalised for its surface."""
+def check_schema(schema) -> None:
+    """Raise InvalidVersion unless `schema` is a usable JSON Schema for configurations."""
+    if not isinstance(schema, dict):
+        raise InvalidVersion("A JSON Schema is an object.", "schema")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        raise InvalidVersion(f"Not a valid JSON Schema: {error.message}", "schema") from error
+
+
+def clean_content(surface: str, content: dict, config_schema: dict | None = None) -> dict:
+    """The content, checked and normalised for its surface. A configuration is checked
+    against `config_schema` (the system's, or the default)."""
     if not isinstance(content, dict):
         raise InvalidVersion("A version's content is an object.", "content")
     fields = FIELDS[surface]
@@ -58,6 +83,12 @@ def clean_content(surface: str, content: dict) -> dict:
         missing = [v for v in variables if "{" + v + "}" not in cleaned["template"]]
         if missing:
             raise InvalidVersion(f"Not used in the template: {', '.join(missing)}.", "variables")
-    if surface == "config" and not isinstance(cleaned["params"], dict):
-        raise InvalidVersion("An object of parameters.", "params")
+    if surface == "config":
+        if not isinstance(cleaned["params"], dict):
+            raise InvalidVersion("An object of parameters.", "params")
+        validator = Draft202012Validator(config_schema or DEFAULT_CONFIG_SCHEMA)
+        error = next(iter(sorted(validator.iter_errors(cleaned["params"]), key=str)), None)
+        if error is not None:
+            path = ".".join(str(p) for p in error.absolute_path)
+            raise InvalidVersion(error.message, f"params.{path}" if path else "params")
     return cleaned

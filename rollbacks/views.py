@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,8 +9,8 @@ from core.permissions import require, role_required
 from rollbacks import services
 from rollbacks.diff import version_diff
 from rollbacks.forms import ReasonForm, VersionForm
-from rollbacks.models import ActiveVersion, Surface, Version
-from rollbacks.surfaces import InvalidVersion
+from rollbacks.models import ActiveVersion, ConfigSchema, Surface, Version
+from rollbacks.surfaces import DEFAULT_CONFIG_SCHEMA, InvalidVersion
 from systems.models import AISystem
 
 
@@ -34,7 +36,14 @@ def _surfaces(system):
 @role_required("system.view")
 def versions_page(request, slug, form=None, status=200):
     system = get_object_or_404(AISystem, slug=slug)
-    context = {"system": system, "surfaces": _surfaces(system), "form": form}
+    schema = ConfigSchema.objects.filter(system=system).values_list("schema", flat=True).first()
+    context = {
+        "system": system,
+        "surfaces": _surfaces(system),
+        "form": form,
+        "config_schema": schema or DEFAULT_CONFIG_SCHEMA,
+        "schema_is_default": schema is None,
+    }
     return render(request, "rollbacks/versions.html", context, status=status)
 
 
@@ -94,3 +103,19 @@ def version_compare(request, slug, surface):
     lines = version_diff(surface, old.content, new.content)
     context = {"system": system, "old": old, "new": new, "lines": lines}
     return render(request, "rollbacks/diff.html", context)
+
+
+@require_POST
+def config_schema_edit(request, slug):
+    system = get_object_or_404(AISystem, slug=slug)
+    require(request.user, "system.edit", system)
+    try:
+        schema = json.loads(request.POST.get("schema", ""))
+        services.config_schema_set(actor=request.user, system=system, schema=schema)
+    except json.JSONDecodeError as error:
+        messages.error(request, f"The schema is not JSON: {error.msg}.")
+    except InvalidVersion as invalid:
+        messages.error(request, str(invalid))
+    else:
+        messages.success(request, "Schema saved: new configuration versions must satisfy it.")
+    return redirect(f"/systems/{slug}/versions/#surface-config")

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.services import incident_declare
-from rollbacks.models import ActiveVersion, Version
+from rollbacks.models import ActiveVersion, ConfigSchema, Version
 from rollbacks.services import version_add, version_deploy
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +102,25 @@ def test_an_incident_offers_to_roll_back_the_change_that_preceded_it(
     content = client_for(lead).get(incident.get_absolute_url()).content.decode()
     assert "Prompt v1 → v2" in content
     assert "Roll back to v1" in content
+
+
+@pytest.mark.parametrize(("who", "saved"), [("owner", True), ("responder", False)])
+def test_the_owner_sets_the_config_schema_from_the_page(client_for, system, request, who, saved):
+    response = client_for(request.getfixturevalue(who)).post(
+        "/systems/refund-classifier/versions/config-schema/",
+        {"schema": '{"type": "object", "required": ["route"]}'},
+    )
+    assert response.status_code == (302 if saved else 403)
+    assert ConfigSchema.objects.filter(system=system).exists() is saved
+
+
+def test_a_config_version_breaking_the_schema_is_a_400_naming_the_parameter(
+    client_for, system, responder
+):
+    response = client_for(responder).post(
+        "/systems/refund-classifier/versions/new/",
+        {"surface": "config", "params": '{"temperature": 5}'},
+    )
+    assert response.status_code == 400
+    assert "5 is greater than the maximum of 2" in response.content.decode()
+    assert not Version.objects.exists()

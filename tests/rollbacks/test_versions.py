@@ -12,6 +12,7 @@ from incidents.services import incident_declare
 from rollbacks.models import ActiveVersion, Deployment, Version
 from rollbacks.services import (
     DeploymentRefused,
+    config_schema_set,
     version_add,
     version_deploy,
     version_rollback,
@@ -139,3 +140,34 @@ def test_concurrent_deployments_leave_exactly_one_active_and_lose_none(system, r
         assert after.from_version_id == before.to_version_id
     (active,) = ActiveVersion.objects.filter(system=system, surface="prompt")
     assert active.version_id == deployments[-1].to_version_id
+
+
+def test_a_configuration_outside_the_systems_schema_is_refused_naming_the_parameter(
+    system, responder
+):
+    with pytest.raises(InvalidVersion) as refused:
+        version_add(
+            actor=responder, system=system, surface="config", content={"params": {"temperature": 3}}
+        )
+    assert refused.value.field == "params.temperature"
+    config_schema_set(
+        actor=responder,
+        system=system,
+        schema={
+            "type": "object",
+            "properties": {"route": {"enum": ["fast", "careful"]}},
+            "required": ["route"],
+        },
+    )
+    with pytest.raises(InvalidVersion, match="'route' is a required property"):
+        version_add(actor=responder, system=system, surface="config", content={"params": {"x": 1}})
+    ok = version_add(
+        actor=responder, system=system, surface="config", content={"params": {"route": "fast"}}
+    )
+    assert ok.reference == "config@v1"
+    assert AuditEntry.objects.filter(verb="version.config_schema").exists()
+
+
+def test_a_schema_that_is_not_json_schema_is_refused(system, responder):
+    with pytest.raises(InvalidVersion, match="Not a valid JSON Schema"):
+        config_schema_set(actor=responder, system=system, schema={"type": "nonsense"})
