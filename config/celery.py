@@ -19,7 +19,11 @@ def schedule_periodic_tasks(sender, **kwargs):
         name="celery heartbeat for /healthz",
     )
     # Due work lives in the database; these sweeps pick it up (and survive restarts).
-    for task in ("comms.tasks.reminders_send_due", "comms.tasks.webhooks_send_due"):
+    for task in (
+        "comms.tasks.reminders_send_due",
+        "comms.tasks.webhooks_send_due",
+        "rollbacks.tasks.deployments_send_due",
+    ):
         sender.add_periodic_task(
             settings.CELERY_DUE_WORK_SECONDS, sender.signature(task), name=task
         )

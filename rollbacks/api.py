@@ -8,7 +8,7 @@ from core.api import error_response
 from core.permissions import HasRole, require
 from rollbacks import services
 from rollbacks.bundle import bundle_entry_for, bundle_key
-from rollbacks.models import Deployment, Surface, Version
+from rollbacks.models import ChangeRequest, Deployment, Surface, Version
 from rollbacks.surfaces import InvalidVersion
 from systems.mode_api import cached_answer, fast_read
 from systems.models import AISystem, SystemToken
@@ -67,6 +67,8 @@ class DeployRequestSerializer(serializers.Serializer):
     surface = serializers.ChoiceField(choices=Surface.choices)
     number = serializers.IntegerField(min_value=1)
     reason = serializers.CharField(max_length=2000)
+    not_before = serializers.DateTimeField(required=False, allow_null=True)
+    break_glass = serializers.BooleanField(required=False, default=False)
 
 
 def _system(slug):
@@ -128,9 +130,17 @@ class DeploymentListView(APIView):
         if version is None:
             raise serializers.ValidationError({"number": [f"No {surface} v{number}."]})
         try:
-            deployment = services.version_activate(
-                actor=request.user, version=version, reason=data.validated_data["reason"]
+            result = services.version_activate(
+                actor=request.user,
+                version=version,
+                reason=data.validated_data["reason"],
+                not_before=data.validated_data.get("not_before"),
+                break_glass=data.validated_data["break_glass"],
             )
         except services.DeploymentRefused as refused:
             raise serializers.ValidationError({refused.field: [str(refused)]}) from refused
-        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+        if isinstance(result, ChangeRequest):
+            # Waiting for a second person's approval, or for its time.
+            body = {"change_request": result.pk, "state": result.state}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(DeploymentSerializer(result).data, status=status.HTTP_201_CREATED)

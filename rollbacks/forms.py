@@ -2,6 +2,7 @@ import json
 
 from django import forms
 
+from incidents.forms import LocalDateTimeField, ZoneAwareForm
 from rollbacks.models import Surface
 
 
@@ -50,5 +51,10 @@ class VersionForm(forms.Form):
         return content
 
 
-class ReasonForm(forms.Form):
+class ActivateForm(ZoneAwareForm):
     reason = forms.CharField(max_length=2000)
+    not_before = LocalDateTimeField(required=False, label="Not before (your time)")
+    break_glass = forms.BooleanField(required=False)
+
+    def clean_not_before(self):
+        return self.local(self.cleaned_data.get("not_before"))

@@ -73,6 +73,9 @@ class Deployment(AppendOnlyModel):
     actor_label = models.CharField(max_length=150)
     reason = models.TextField()
     at = models.DateTimeField(default=timezone.now)
+    # A rollback during an open incident that skipped the required approval: listed for
+    # review after the incident.
+    break_glass = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -115,3 +118,46 @@ class ConfigSchema(models.Model):
 
     def __str__(self):
         return f"config schema of {self.system_id}"
+
+
+class ChangeRequest(models.Model):
+    """A deployment waiting for a second person's approval, or for its time."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting for approval"
+        APPROVED = "approved", "approved, scheduled"
+        REJECTED = "rejected"
+        DEPLOYED = "deployed"
+        FAILED = "failed", "could not deploy"
+
+    system = models.ForeignKey(
+        "systems.AISystem", on_delete=models.CASCADE, related_name="change_requests"
+    )
+    version = models.ForeignKey(Version, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField()
+    requested_at = models.DateTimeField(default=timezone.now)
+    # Due work: not deployed before this time (None: as soon as approved).
+    not_before = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["not_before"], name="change_due", condition=models.Q(state="approved")
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.version} ({self.state})"

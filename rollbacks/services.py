@@ -1,14 +1,21 @@
 """Versions and deployments: adding a version, making one active, rolling back."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from core.services import actor_of, audit_record
 from incidents.models import Incident, TimelineEntry
 from incidents.services import timeline_record
 from rollbacks.bundle import bundle_cache_put
-from rollbacks.models import ActiveVersion, ConfigSchema, Deployment, Surface, Version
+from rollbacks.models import (
+    ActiveVersion,
+    ChangeRequest,
+    ConfigSchema,
+    Deployment,
+    Surface,
+    Version,
+)
 from rollbacks.surfaces import InvalidVersion, check_schema, clean_content
 from systems.models import AISystem
 
@@ -59,7 +66,13 @@ def version_add(*, actor, system, surface: str, content: dict, note: str = "") -
 
 @transaction.atomic
 def version_deploy(
-    *, actor, version: Version, reason: str, kind: str = Deployment.Kind.DEPLOY, at=None
+    *,
+    actor,
+    version: Version,
+    reason: str,
+    kind: str = Deployment.Kind.DEPLOY,
+    at=None,
+    break_glass: bool = False,
 ):
     """Make `version` the active one of its surface. Row-locked: concurrent deployments of
     a surface happen one after the other, and exactly one version is active after each."""
@@ -91,6 +104,7 @@ def version_deploy(
         actor_label=label,
         reason=reason,
         at=at or timezone.now(),
+        break_glass=break_glass,
     )
     if active is None:
         ActiveVersion.objects.create(
@@ -101,7 +115,7 @@ def version_deploy(
         active.save(update_fields=["version", "deployment"])
     audit_record(
         actor=actor,
-        verb=f"version.{kind}",
+        verb=f"version.{kind}" + (".break_glass" if break_glass else ""),
         target=system,
         before={"active": previous.reference if previous else None},
         after={"active": version.reference},
@@ -131,17 +145,130 @@ def version_rollback(*, actor, version: Version, reason: str) -> Deployment:
     return version_deploy(actor=actor, version=version, reason=reason, kind="rollback")
 
 
-def version_activate(*, actor, version: Version, reason: str) -> Deployment:
-    """Make `version` active: a rollback when it is older than the active one, else a
-    deployment. What the versions page and the API call."""
+def _kind(version: Version) -> str:
     active = ActiveVersion.objects.filter(system=version.system, surface=version.surface).first()
     older = active is not None and version.number < active.version.number
-    return version_deploy(
-        actor=actor,
-        version=version,
-        reason=reason,
-        kind=Deployment.Kind.ROLLBACK if older else Deployment.Kind.DEPLOY,
+    return Deployment.Kind.ROLLBACK if older else Deployment.Kind.DEPLOY
+
+
+def _has_open_incident(system) -> bool:
+    return Incident.objects.filter(
+        systems=system, status__in=Incident.Status.open_values()
+    ).exists()
+
+
+@transaction.atomic
+def version_activate(
+    *, actor, version: Version, reason: str, not_before=None, break_glass: bool = False
+):
+    """Make `version` active (a rollback when it is older than the active one), now or at
+    `not_before`. A system that requires approval gets a change request for a second
+    person instead, unless a rollback during an open incident breaks the glass. Returns
+    the Deployment, or the ChangeRequest when the deployment has to wait."""
+    reason = reason.strip()
+    if not reason:
+        raise DeploymentRefused("Say why: it goes on every open incident.", "reason")
+    kind = _kind(version)
+    system = version.system
+    if break_glass:
+        if kind != Deployment.Kind.ROLLBACK:
+            raise DeploymentRefused("Only a rollback can break the glass.", "break_glass")
+        if not _has_open_incident(system):
+            raise DeploymentRefused(
+                "Breaking the glass is for a rollback during an open incident.", "break_glass"
+            )
+        return version_deploy(
+            actor=actor, version=version, reason=reason, kind=kind, break_glass=True
+        )
+    now = timezone.now()
+    if not_before is not None and not_before <= now:
+        raise DeploymentRefused("Schedule it for a time to come.", "not_before")
+    if not system.requires_deploy_approval and not_before is None:
+        return version_deploy(actor=actor, version=version, reason=reason, kind=kind)
+    state = (
+        ChangeRequest.State.PENDING
+        if system.requires_deploy_approval
+        else ChangeRequest.State.APPROVED
     )
+    request = ChangeRequest.objects.create(
+        system=system,
+        version=version,
+        requested_by=actor,
+        reason=reason,
+        not_before=not_before,
+        state=state,
+    )
+    audit_record(
+        actor=actor,
+        verb="version.request",
+        target=system,
+        after={"version": version.reference, "state": state, "not_before": not_before},
+        reason=reason,
+    )
+    return request
+
+
+@transaction.atomic
+def change_decide(*, actor, request: ChangeRequest, approve: bool, reason: str = ""):
+    """The second person's decision. The author cannot approve their own change."""
+    request = ChangeRequest.objects.select_for_update().get(pk=request.pk)
+    if request.state != ChangeRequest.State.PENDING:
+        raise DeploymentRefused(f"This request is already {request.get_state_display()}.")
+    if approve and request.requested_by_id == actor.pk:
+        raise DeploymentRefused("A second person approves: not the author.", "approve")
+    now = timezone.now()
+    request.decided_by, request.decided_at = actor, now
+    request.state = ChangeRequest.State.APPROVED if approve else ChangeRequest.State.REJECTED
+    request.outcome = reason
+    request.save(update_fields=["decided_by", "decided_at", "state", "outcome"])
+    audit_record(
+        actor=actor,
+        verb="version.approve" if approve else "version.reject",
+        target=request.system,
+        after={"version": request.version.reference, "state": request.state},
+        reason=reason,
+    )
+    if approve and (request.not_before is None or request.not_before <= now):
+        change_deploy(request.pk, now)
+    return request
+
+
+def change_deploy(pk: int, now=None) -> bool:
+    """Deploy an approved, due change request, exactly once: the conditional UPDATE that
+    moves it out of `approved` is the claim. True for the one caller that deployed it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+        claimed = ChangeRequest.objects.filter(
+            due, pk=pk, state=ChangeRequest.State.APPROVED
+        ).update(state=ChangeRequest.State.DEPLOYED)
+        if not claimed:
+            return False
+        request = ChangeRequest.objects.select_related("version", "requested_by").get(pk=pk)
+        try:
+            with transaction.atomic():
+                deployment = version_deploy(
+                    actor=request.requested_by,
+                    version=request.version,
+                    reason=request.reason,
+                    kind=_kind(request.version),
+                )
+        except DeploymentRefused as refused:
+            request.state, request.outcome = ChangeRequest.State.FAILED, str(refused)
+            request.save(update_fields=["state", "outcome"])
+            return False
+        request.deployment = deployment
+        request.save(update_fields=["deployment"])
+        return True
+
+
+def deployments_send_due(now=None) -> int:
+    """The sweep run by beat: deploy every approved change whose time has come."""
+    now = now or timezone.now()
+    due = ChangeRequest.objects.filter(
+        state=ChangeRequest.State.APPROVED, not_before__lte=now
+    ).values_list("pk", flat=True)
+    return sum(change_deploy(pk, now) for pk in list(due[:100]))
 
 
 @transaction.atomic

@@ -8,8 +8,15 @@ from django.views.decorators.http import require_POST
 from core.permissions import require, role_required
 from rollbacks import services
 from rollbacks.diff import version_diff
-from rollbacks.forms import ReasonForm, VersionForm
-from rollbacks.models import ActiveVersion, ConfigSchema, Surface, Version
+from rollbacks.forms import ActivateForm, VersionForm
+from rollbacks.models import (
+    ActiveVersion,
+    ChangeRequest,
+    ConfigSchema,
+    Deployment,
+    Surface,
+    Version,
+)
 from rollbacks.surfaces import DEFAULT_CONFIG_SCHEMA, InvalidVersion
 from systems.models import AISystem
 
@@ -40,6 +47,12 @@ def versions_page(request, slug, form=None, status=200):
     context = {
         "system": system,
         "surfaces": _surfaces(system),
+        "requests": ChangeRequest.objects.filter(system=system)
+        .select_related("version", "requested_by", "decided_by")
+        .order_by("-requested_at")[:20],
+        "glass_broken": Deployment.objects.filter(system=system, break_glass=True)
+        .select_related("to_version")
+        .order_by("-at")[:20],
         "form": form,
         "config_schema": schema or DEFAULT_CONFIG_SCHEMA,
         "schema_is_default": schema is None,
@@ -79,19 +92,28 @@ def version_new(request, slug):
 def version_activate(request, slug, surface, number):
     """Deploy a version, or roll back to it when it is older than the active one."""
     version = get_object_or_404(Version, system__slug=slug, surface=surface, number=number)
-    form = ReasonForm(request.POST)
+    form = ActivateForm(request.POST)
     back = request.POST.get("next") or f"/systems/{slug}/versions/"
     if not form.is_valid():
         messages.error(request, "Say why: the reason goes on every open incident.")
         return redirect(back)
     try:
-        deployment = services.version_activate(
-            actor=request.user, version=version, reason=form.cleaned_data["reason"]
+        result = services.version_activate(
+            actor=request.user,
+            version=version,
+            reason=form.cleaned_data["reason"],
+            not_before=form.cleaned_data.get("not_before"),
+            break_glass=form.cleaned_data.get("break_glass", False),
         )
     except services.DeploymentRefused as refused:
         messages.error(request, str(refused))
     else:
-        messages.success(request, f"{version.reference} is active ({deployment.kind}).")
+        if isinstance(result, ChangeRequest):
+            waits = "a second person's approval" if result.state == "pending" else "its time"
+            messages.success(request, f"{version.reference} waits for {waits}.")
+        else:
+            glass = ", breaking the glass" if result.break_glass else ""
+            messages.success(request, f"{version.reference} is active ({result.kind}{glass}).")
     return redirect(back)
 
 
@@ -119,3 +141,24 @@ def config_schema_edit(request, slug):
     else:
         messages.success(request, "Schema saved: new configuration versions must satisfy it.")
     return redirect(f"/systems/{slug}/versions/#surface-config")
+
+
+@require_POST
+@role_required("version.deploy")
+def change_decide(request, slug, pk):
+    change = get_object_or_404(ChangeRequest, system__slug=slug, pk=pk)
+    approve = request.POST.get("decision") == "approve"
+    try:
+        services.change_decide(
+            actor=request.user,
+            request=change,
+            approve=approve,
+            reason=request.POST.get("reason", ""),
+        )
+    except services.DeploymentRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(
+            request, f"{change.version.reference}: {'approved' if approve else 'rejected'}."
+        )
+    return redirect("rollbacks:versions", slug=slug)

@@ -38,6 +38,11 @@ class AISystem(models.Model):
     degraded_behaviour = models.TextField(
         blank=True, help_text="What the system does in degraded mode: a simpler, predictable path."
     )
+    requires_deploy_approval = models.BooleanField(
+        default=False,
+        help_text="Deployments need a second person's approval (a rollback during an open "
+        "incident may break the glass).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -27,6 +27,7 @@ SYSTEM_FIELDS = [
     "has_human_fallback",
     "human_fallback",
     "degraded_behaviour",
+    "requires_deploy_approval",
 ]
 EDITABLE_SYSTEM_FIELDS = [f for f in SYSTEM_FIELDS if f != "slug"]
 ACTION_TYPE_FIELDS = ["name", "description", "reversible", "user_visible"]

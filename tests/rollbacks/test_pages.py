@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.services import incident_declare
-from rollbacks.models import ActiveVersion, ConfigSchema, Version
+from rollbacks.models import ActiveVersion, ChangeRequest, ConfigSchema, Version
 from rollbacks.services import version_add, version_deploy
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +124,25 @@ def test_a_config_version_breaking_the_schema_is_a_400_naming_the_parameter(
     assert response.status_code == 400
     assert "5 is greater than the maximum of 2" in response.content.decode()
     assert not Version.objects.exists()
+
+
+def test_on_the_page_a_request_waits_and_only_another_person_can_approve_it(
+    client_for, system, prompts, responder, lead
+):
+    system.requires_deploy_approval = True
+    system.save()
+    client_for(responder).post(
+        "/systems/refund-classifier/versions/prompt/1/activate/", {"reason": "Back to v1"}
+    )
+    change = ChangeRequest.objects.get()
+    own_page = client_for(responder).get("/systems/refund-classifier/versions/").content.decode()
+    assert "needs someone else" in own_page
+    refused = client_for(responder).post(
+        f"/systems/refund-classifier/versions/requests/{change.pk}/", {"decision": "approve"}
+    )
+    assert refused.status_code == 302
+    assert ActiveVersion.objects.get(system=system, surface="prompt").version.number == 2
+    client_for(lead).post(
+        f"/systems/refund-classifier/versions/requests/{change.pk}/", {"decision": "approve"}
+    )
+    assert ActiveVersion.objects.get(system=system, surface="prompt").version.number == 1
