@@ -12,12 +12,21 @@ def changes_before(incident, look_back: timedelta = LOOK_BACK) -> list[dict]:
     """Every deployment and mode change of the incident's systems in the `look_back`
     before its onset (or its declaration, when the onset is unknown), newest first."""
     end = incident.onset_at or incident.declared_at
-    systems = list(incident.systems.all())
-    window = {"system__in": systems, "at__gte": end - look_back, "at__lte": end}
+    return system_changes(list(incident.systems.all()), since=end - look_back, until=end)
+
+
+def system_changes(systems, *, since=None, until=None, limit: int = 200) -> list[dict]:
+    """The change timeline: every deployment of every surface and every mode change of
+    `systems`, newest first."""
+    window = {"system__in": systems}
+    if since is not None:
+        window["at__gte"] = since
+    if until is not None:
+        window["at__lte"] = until
     deployments = Deployment.objects.filter(**window).select_related(
         "system", "from_version", "to_version"
-    )
-    modes = ModeChange.objects.filter(**window, drill=False).select_related("system")
+    )[:limit]
+    modes = ModeChange.objects.filter(**window, drill=False).select_related("system")[:limit]
     in_force = set(
         ActiveVersion.objects.filter(system__in=systems).values_list("deployment_id", flat=True)
     )
@@ -49,4 +58,4 @@ def changes_before(incident, look_back: timedelta = LOOK_BACK) -> list[dict]:
             for m in modes
         ),
     )
-    return sorted(changes, key=lambda c: c["at"], reverse=True)
+    return sorted(changes, key=lambda c: c["at"], reverse=True)[:limit]

@@ -17,6 +17,7 @@ from rollbacks.models import (
     Surface,
     Version,
 )
+from rollbacks.selectors import system_changes
 from rollbacks.surfaces import DEFAULT_CONFIG_SCHEMA, InvalidVersion
 from systems.models import AISystem
 
@@ -162,3 +163,10 @@ def change_decide(request, slug, pk):
             request, f"{change.version.reference}: {'approved' if approve else 'rejected'}."
         )
     return redirect("rollbacks:versions", slug=slug)
+
+
+@role_required("system.view")
+def change_timeline(request, slug):
+    system = get_object_or_404(AISystem, slug=slug)
+    context = {"system": system, "changes": system_changes([system])}
+    return render(request, "rollbacks/changes.html", context)

@@ -42,3 +42,24 @@ def test_the_incident_page_lists_what_changed_in_the_48_hours_before_onset(
     changes = page.context["changes_before"]
     assert [(c["what"], c["reason"]) for c in changes] == [("Prompt v1 → v2", "Cut chargebacks")]
     assert "Cut chargebacks" in page.content.decode()
+
+
+def test_the_change_timeline_lists_deployments_and_mode_flips_newest_first(
+    client_for, system, responder, viewer, outsider
+):
+    version = version_add(
+        actor=responder,
+        system=system,
+        surface="prompt",
+        content={"template": "Hi {r}", "variables": ["r"]},
+    )
+    version_deploy(actor=responder, version=version, reason="Launch")
+    mode_change(actor=responder, system=system, mode="off", reason="Stop")
+    response = client_for(viewer).get("/systems/refund-classifier/versions/changes/")
+    assert [c["what"] for c in response.context["changes"]] == [
+        "Mode ai → off",
+        "Prompt first → v1",
+    ]
+    assert (
+        client_for(outsider).get("/systems/refund-classifier/versions/changes/").status_code == 403
+    )
