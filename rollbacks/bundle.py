@@ -6,10 +6,12 @@ import hashlib
 import json
 import logging
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 from rollbacks.models import ActiveVersion, Surface
-from systems.mode_feed import CACHE_SECONDS, SERVICE_ERRORS
+from systems.mode_feed import CACHE_SECONDS, SERVICE_ERRORS, mode_group
 from systems.models import AISystem
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,22 @@ def bundle_entry(system) -> dict:
     )
     digest = hashlib.sha256(body).hexdigest()[:12]
     return {"body": body, "etag": f'"{system.slug}.{versions}.{digest}"', "payload": payload}
+
+
+def bundle_publish(system) -> None:
+    """After a deployment commits: refresh the cached bundle, and tell the system's open
+    mode streams, whose clients then fetch it (with If-None-Match)."""
+    entry = bundle_cache_put(system)
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            mode_group(system.slug),
+            {
+                "type": "bundle.changed",
+                "payload": {"system": system.slug, "etag": entry["etag"]},
+            },
+        )
+    except Exception:  # a notice lost must never fail the deployment that committed
+        logger.exception("Could not announce the bundle of %s", system.slug)
 
 
 def bundle_cache_put(system) -> dict:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from core.services import actor_of, audit_record
 from incidents.models import Incident, TimelineEntry
 from incidents.services import timeline_record
-from rollbacks.bundle import bundle_cache_put
+from rollbacks.bundle import bundle_publish
 from rollbacks.models import (
     ActiveVersion,
     ChangeRequest,
@@ -136,7 +136,7 @@ def version_deploy(
             text=text,
             data={"system": system.slug, "surface": version.surface, "to": version.number},
         )
-    transaction.on_commit(lambda: bundle_cache_put(system))
+    transaction.on_commit(lambda: bundle_publish(system))
     return deployment
 
 

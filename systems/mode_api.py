@@ -221,12 +221,17 @@ async def _mode_events(system, client: str | None, revision: int):
             # every 15 s would be slow to wind down and could drop a message mid-read.
             if channel is not None and receiving is None:
                 receiving = asyncio.ensure_future(layer.receive(channel))
-            payload = await _next_change(receiving, heartbeat)
+            message = await _next_change(receiving, heartbeat)
             if receiving is not None and receiving.done():
                 failed = receiving.exception() is not None
                 receiving = None
                 if failed:  # Redis away: the database check below covers, then retry
                     await asyncio.sleep(DEGRADED_POLL_SECONDS)
+            if message is not None and message.get("type") == "bundle.changed":
+                # The versions changed, not the mode: the client fetches the new bundle.
+                yield _sse("bundle", message["payload"])
+                continue
+            payload = message.get("payload") if message else None
             if payload is None:  # quiet for a heartbeat: check the truth, then say so
                 payload = (await read_mode(system.slug))["payload"]
                 if payload["revision"] <= last:
@@ -248,7 +253,8 @@ async def _mode_events(system, client: str | None, revision: int):
 
 
 async def _next_change(receiving, timeout: float) -> dict | None:
-    """The next change announced, or None after `timeout` seconds of quiet."""
+    """The next channel-layer message (a mode or bundle change), or None after `timeout`
+    seconds of quiet."""
     if receiving is None:
         # No channel layer (Redis down): look at the database often instead.
         await asyncio.sleep(min(timeout, DEGRADED_POLL_SECONDS))
@@ -259,4 +265,4 @@ async def _next_change(receiving, timeout: float) -> dict | None:
     if receiving.exception() is not None:
         logger.warning("Mode stream lost the channel layer: %s", receiving.exception())
         return None
-    return receiving.result().get("payload")
+    return receiving.result()

@@ -69,7 +69,7 @@ def live_system(admin_user):
 @pytest.fixture
 def live_token(live_system, admin_user):
     _, raw = token_issue(
-        actor=admin_user, system=live_system, name="sdk tests", scopes=["mode:read"]
+        actor=admin_user, system=live_system, name="sdk tests", scopes=["mode:read", "bundle:read"]
     )
     return raw
 

@@ -134,3 +134,29 @@ def test_the_openfeature_provider_answers_from_the_cache(live_client, live_syste
         assert all(r.url.path.endswith("/ack") for r in failsafe.transport.requests[before:])
     finally:
         api.clear_providers()
+
+
+def test_the_bundle_follows_a_rollback_announced_on_the_stream(live_client, live_system, responder):
+    from rollbacks.services import version_add, version_deploy, version_rollback
+
+    versions = [
+        version_add(
+            actor=responder,
+            system=live_system,
+            surface="prompt",
+            content={"template": f"Prompt {n} {{r}}", "variables": ["r"]},
+        )
+        for n in (1, 2)
+    ]
+    version_deploy(actor=responder, version=versions[0], reason="Launch")
+    version_deploy(actor=responder, version=versions[1], reason="Change")
+    failsafe = live_client(poll_interval=60)
+    failsafe.watch(SLUG, wait=True)
+    assert failsafe.bundle(SLUG)["surfaces"]["prompt"]["version"] == 2
+
+    version_rollback(actor=responder, version=versions[0], reason="Over-flags")
+
+    assert wait_until(
+        lambda: failsafe.bundle(SLUG)["surfaces"]["prompt"]["version"] == 1, timeout=1.0
+    )
+    assert failsafe.bundle(SLUG)["surfaces"]["prompt"]["content"]["template"] == "Prompt 1 {r}"

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
 import httpx
@@ -139,6 +139,9 @@ class Failsafe:
         self._modes: dict[str, Mode] = {}
         self._revisions: dict[str, int] = {}
         self._watches: dict[str, _Watch] = {}
+        # Bundles asked for with bundle(): refreshed when the stream announces a change.
+        self._bundles: dict[str, dict[str, Any]] = {}
+        self._bundle_etags: dict[str, str] = {}
         self._callbacks: list[ChangeCallback] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -198,6 +201,17 @@ class Failsafe:
                 self._modes[slug],
             )
         return self._modes[slug]
+
+    def bundle(self, slug: str) -> dict[str, Any] | None:
+        """The active version of each surface of `slug` (model, prompt, retrieval,
+        config), with content, as the server last said (token scope `bundle:read`). The
+        first call fetches it and starts watching the system; after that it is a dict read,
+        refreshed when the stream announces a deployment (and at each poll while the
+        stream is down). None while it has never been fetched."""
+        if slug not in self._bundles:
+            self._fetch_bundle(slug)
+            self._watch(slug)
+        return self._bundles.get(slug)
 
     def on_change(self, callback: ChangeCallback) -> ChangeCallback:
         """Call `callback(slug, mode, revision)`, from a background thread, each time the
@@ -409,6 +423,9 @@ class Failsafe:
                 logger.warning("%s: ignoring a mode event that is not JSON: %r", watch.slug, event)
                 return
             self._apply(watch, payload)
+        elif event.event == "bundle":
+            if watch.slug in self._bundles:
+                self._fetch_bundle(watch.slug)
         elif event.event != "heartbeat":
             logger.debug("%s: ignoring a %r event", watch.slug, event.event)
 
@@ -436,6 +453,30 @@ class Failsafe:
         self._recovered(watch, "polling")
         watch.etag = response.headers.get("ETag")
         self._apply(watch, payload)
+        if watch.slug in self._bundles:
+            self._fetch_bundle(watch.slug)
+
+    def _fetch_bundle(self, slug: str) -> None:
+        etag = self._bundle_etags.get(slug)
+        headers = {"If-None-Match": etag} if etag else {}
+        path = f"/api/v1/systems/{quote(slug, safe='')}/bundle"
+        try:
+            response = self._http.get(path, headers=headers)
+        except httpx.HTTPError as exc:
+            logger.warning("%s: cannot read the bundle: %r", slug, exc)
+            return
+        if response.status_code == 304:
+            return
+        if response.status_code != 200:
+            logger.warning("%s: cannot read the bundle: %s", slug, self._refusal(response))
+            return
+        try:
+            bundle = response.json()
+        except ValueError:
+            logger.warning("%s: the bundle answer is not JSON", slug)
+            return
+        self._bundles[slug] = bundle
+        self._bundle_etags[slug] = response.headers.get("ETag", "")
 
     @staticmethod
     def _refusal(response: httpx.Response) -> str:
