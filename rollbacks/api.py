@@ -4,43 +4,31 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import error_response
 from core.permissions import HasRole, require
 from rollbacks import services
 from rollbacks.bundle import bundle_entry_for, bundle_key
 from rollbacks.models import ChangeRequest, Deployment, Surface, Version
 from rollbacks.surfaces import InvalidVersion
-from systems.mode_api import cached_answer, fast_read
+from systems.mode_api import CachedReadView
 from systems.models import AISystem, SystemToken
 
 BUNDLE_SCOPE = SystemToken.Scope.BUNDLE_READ
 
 
-class BundleView(APIView):
+class BundleView(CachedReadView):
     """The active version of each surface (model, prompt, retrieval, config) with its
     content. AI systems read it with their token (scope `bundle:read`), `If-None-Match`
     for a 304; people with the viewer role can read it too."""
 
-    permission_classes = [HasRole]
     role_actions = {"get": "system.view"}
     token_scopes = {"get": BUNDLE_SCOPE}
-
-    def dispatch(self, request, *args, **kwargs):
-        if request.method == "GET":
-            slug = kwargs["slug"]
-            fast = fast_read(
-                request, slug, key=bundle_key(slug), scope=BUNDLE_SCOPE, load=bundle_entry_for
-            )
-            if fast is not None:
-                return fast
-        return super().dispatch(request, *args, **kwargs)
+    read_scope = BUNDLE_SCOPE
+    cache_key = staticmethod(bundle_key)
+    load_entry = staticmethod(bundle_entry_for)
 
     @extend_schema(responses={200: dict, 304: OpenApiResponse(description="Unchanged")})
     def get(self, request, slug):
-        entry = bundle_entry_for(slug)
-        if entry is None:
-            return error_response(status.HTTP_404_NOT_FOUND, "No system with this slug.")
-        return cached_answer(request, entry)
+        return self.read(request, slug)
 
 
 class VersionSerializer(serializers.ModelSerializer):

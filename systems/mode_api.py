@@ -85,30 +85,46 @@ def fast_read(request, slug: str, *, key: str, scope: str, load) -> HttpResponse
     return cached_answer(request, entry) if entry else None
 
 
-class ModeView(APIView):
-    """A system's runtime mode. AI systems read it on every request (token scope
-    `mode:read`), with `If-None-Match` for a 304; people with the responder role change it."""
+class CachedReadView(APIView):
+    """A GET that AI systems make on every request, answered from a cached, pre-encoded
+    entry: the fast path for a system token, DRF's ordinary path for everyone else."""
 
     permission_classes = [HasRole]
-    role_actions = {"get": "system.view", "post": "mode.change"}
-    token_scopes = {"get": MODE_SCOPE}
+    read_scope: str
+    # Both static: the cache key of a system's entry, and how to load it on a miss.
+    cache_key = None
+    load_entry = None
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "GET":
             slug = kwargs["slug"]
             fast = fast_read(
-                request, slug, key=mode_key(slug), scope=MODE_SCOPE, load=mode_entry_for
+                request, slug, key=self.cache_key(slug), scope=self.read_scope, load=self.load_entry
             )
             if fast is not None:
                 return fast
         return super().dispatch(request, *args, **kwargs)
 
-    @extend_schema(responses={200: ModeSerializer, 304: OpenApiResponse(description="Unchanged")})
-    def get(self, request, slug):
-        entry = mode_entry_for(slug)
+    def read(self, request, slug):
+        entry = self.load_entry(slug)
         if entry is None:
             return error_response(status.HTTP_404_NOT_FOUND, "No system with this slug.")
         return cached_answer(request, entry)
+
+
+class ModeView(CachedReadView):
+    """A system's runtime mode. AI systems read it on every request (token scope
+    `mode:read`), with `If-None-Match` for a 304; people with the responder role change it."""
+
+    role_actions = {"get": "system.view", "post": "mode.change"}
+    token_scopes = {"get": MODE_SCOPE}
+    read_scope = MODE_SCOPE
+    cache_key = staticmethod(mode_key)
+    load_entry = staticmethod(mode_entry_for)
+
+    @extend_schema(responses={200: ModeSerializer, 304: OpenApiResponse(description="Unchanged")})
+    def get(self, request, slug):
+        return self.read(request, slug)
 
     @extend_schema(request=ModeChangeSerializer, responses={200: ModeSerializer})
     def post(self, request, slug):
