@@ -141,14 +141,12 @@ def _containment(incident):
     return steps, list(modes.values())
 
 
-def _page_context(request, incident, **extra):
-    entries, more = timeline_page(incident)
-    people_form = PeopleForm()
+def _response_context(request, incident, **extra):
+    """What the response panel shows (`_response.html`): rendered on the page, and again
+    alone after an action or when the room says something changed."""
     steps, modes = _containment(incident)
     context = {
         "incident": incident,
-        "entries": entries,
-        "earlier": entries[0].pk if more and entries else None,
         "steps": steps,
         "modes": modes,
         "moves": lifecycle.moves_from(incident.status),
@@ -167,15 +165,26 @@ def _page_context(request, incident, **extra):
             severity.assess(incident.harm, incident.irreversible_actions) if incident.harm else None
         ),
         "response": severity.response_for(incident.severity) if incident.severity else "",
-        "people_form": people_form,
+        "people_form": PeopleForm(),
         "update_form": StatusUpdateForm(),
-        "message_form": MessageForm(),
         "last_update": latest_status_update(incident),
-        "present": room_people(incident.pk),
         "changes_before": changes_before(incident),
     }
     context.update(extra)
     return context
+
+
+def _page_context(request, incident):
+    """The whole page: the response panel, plus the timeline and the room."""
+    entries, more = timeline_page(incident)
+    return _response_context(
+        request,
+        incident,
+        entries=entries,
+        earlier=entries[0].pk if more and entries else None,
+        message_form=MessageForm(),
+        present=room_people(incident.pk),
+    )
 
 
 @role_required("incident.view")
@@ -188,7 +197,7 @@ def incident_detail(request, number):
 def incident_summary(request, number):
     """The response panel alone: the room asks for it after a change others made."""
     incident = incident_get(number)
-    return render(request, "incidents/_response.html", _page_context(request, incident))
+    return render(request, "incidents/_response.html", _response_context(request, incident))
 
 
 @role_required("incident.view")
@@ -219,7 +228,7 @@ def _respond(request, incident, *, error=None, form_name=None, form=None):
     return render(
         request,
         "incidents/_response.html",
-        _page_context(request, incident, **extra),
+        _response_context(request, incident, **extra),
         status=status,
     )
 
