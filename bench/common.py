@@ -96,10 +96,16 @@ def free_port() -> int:
 
 
 def start_server(
-    port: int, log, app: str = "config.asgi:application", environ: dict | None = None
+    port: int,
+    log,
+    app: str = "config.asgi:application",
+    environ: dict | None = None,
+    workers: int = 1,
 ) -> subprocess.Popen:
-    """`uvicorn <app>` (one worker, no lifespan) on 127.0.0.1:port in a session of its own,
-    with the bench environment (plus `environ`), its output into the file `log`."""
+    """`uvicorn <app>` (one worker unless told, no lifespan) on 127.0.0.1:port in a session
+    of its own, with the bench environment (plus `environ`), its output into the file `log`.
+    With `workers` > 1 the process returned is uvicorn's supervisor; the workers are its
+    children (`stop_server` ends the whole session)."""
     command = [
         sys.executable,
         "-m",
@@ -115,6 +121,8 @@ def start_server(
         "warning",
         "--no-access-log",
     ]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         command,
         cwd=ROOT,

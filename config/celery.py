@@ -18,6 +18,12 @@ def schedule_periodic_tasks(sender, **kwargs):
         sender.signature("core.tasks.heartbeat"),
         name="celery heartbeat for /healthz",
     )
+    # Detection: every monitor over the rollup buckets completed since its last run.
+    sender.add_periodic_task(
+        settings.FAILSAFE_EVALUATE_SECONDS,
+        sender.signature("monitoring.tasks.monitors_evaluate"),
+        name="monitoring.tasks.monitors_evaluate",
+    )
     # Due work lives in the database; these sweeps pick it up (and survive restarts).
     for task in (
         "comms.tasks.reminders_send_due",

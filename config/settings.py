@@ -182,6 +182,15 @@ FAILSAFE_TRIAGE_REMINDER_MINUTES = env.int("FAILSAFE_TRIAGE_REMINDER_MINUTES", d
 # Outgoing webhooks: attempts before a delivery is given up, and each attempt's timeout.
 FAILSAFE_WEBHOOK_ATTEMPTS = env.int("FAILSAFE_WEBHOOK_ATTEMPTS", default=6)
 FAILSAFE_WEBHOOK_TIMEOUT_SECONDS = env.float("FAILSAFE_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Detection: events are counted in buckets this many seconds wide; monitors are evaluated
+# every few seconds, a bucket once it is this many seconds old (late events still count
+# in the rollups, but the detector has moved on).
+FAILSAFE_ROLLUP_SECONDS = env.int("FAILSAFE_ROLLUP_SECONDS", default=2)
+FAILSAFE_EVALUATE_SECONDS = env.float("FAILSAFE_EVALUATE_SECONDS", default=2.0)
+FAILSAFE_EVALUATION_LAG_SECONDS = env.float("FAILSAFE_EVALUATION_LAG_SECONDS", default=3.0)
+# A request to the events endpoint may be this large (a batch is at most 5,000 events).
+FAILSAFE_EVENTS_MAX_BYTES = env.int("FAILSAFE_EVENTS_MAX_BYTES", default=20 * 1024 * 1024)
+
 # Where people reach this Failsafe: links in webhook messages point here.
 FAILSAFE_BASE_URL = env.str("FAILSAFE_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
 
@@ -240,6 +249,12 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a `status`: name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "IncidentStatusEnum": "incidents.lifecycle.Status",
+        "MonitorStatusEnum": "monitoring.models.Monitor.Status",
+        "AlertStatusEnum": "monitoring.models.Alert.Status",
+    },
     "SERVE_PERMISSIONS": ["core.permissions.IsSignedIn"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from incidents.api import IncidentViewSet
 from incidents.views import readiness
+from monitoring.api import AlertListView, EventsView, MonitorListView
 from rollbacks.api import BundleView, DeploymentListView, VersionListView
 from systems.api import AISystemViewSet
 from systems.mode_api import ModeAckView, ModeView, mode_stream
@@ -25,7 +26,7 @@ urlpatterns = [
     path("systems/", include("systems.urls")),
     path("systems/<slug:slug>/versions/", include("rollbacks.urls")),
     path("readiness/", readiness, name="readiness"),
-    path("review/", include("monitoring.urls")),
+    path("", include("monitoring.urls")),
     path("status/", include("comms.urls")),
     path("webhooks/", include("comms.webhook_urls")),
     path("admin/", admin.site.urls),
@@ -34,6 +35,9 @@ urlpatterns = [
     path("api/v1/systems/<slug:slug>/mode/stream", mode_stream, name="api-mode-stream"),
     path("api/v1/systems/<slug:slug>/mode/ack", ModeAckView.as_view(), name="api-mode-ack"),
     path("api/v1/systems/<slug:slug>/bundle", BundleView.as_view(), name="api-bundle"),
+    path("api/v1/systems/<slug:slug>/events", EventsView.as_view(), name="api-events"),
+    path("api/v1/systems/<slug:slug>/monitors", MonitorListView.as_view(), name="api-monitors"),
+    path("api/v1/systems/<slug:slug>/alerts", AlertListView.as_view(), name="api-alerts"),
     path("api/v1/systems/<slug:slug>/versions", VersionListView.as_view(), name="api-versions"),
     path(
         "api/v1/systems/<slug:slug>/deployments",

@@ -42,6 +42,7 @@ ROLE_MATRIX: dict[str, tuple[Role, bool]] = {
     "version.add": (Role.RESPONDER, True),
     "version.deploy": (Role.RESPONDER, False),
     "mode.drill": (Role.RESPONDER, True),
+    "monitor.manage": (Role.RESPONDER, True),
     "incident.override": (Role.INCIDENT_LEAD, True),
     "incident.lead": (Role.INCIDENT_LEAD, True),
     "incident.close": (Role.INCIDENT_LEAD, True),
@@ -65,6 +66,7 @@ ACTION_DESCRIPTIONS = {
     "version.deploy": "Deploy a version, or roll a surface back to an earlier one",
     "mode.change": "Change a system's runtime mode: the kill switch, degraded, human, back to AI",
     "mode.drill": "Run a kill-switch drill on a system (or own it)",
+    "monitor.manage": "Add, change and remove a system's monitors (or own it)",
     "incident.override": "Override the severity the scale gives, with a reason (or be the lead)",
     "incident.lead": "Hand over the lead; name the scribe and the comms owner (or be the lead)",
     "incident.close": "Close an incident, or close a SEV3 as a benign shift (or be the lead)",
@@ -76,7 +78,7 @@ ACTION_DESCRIPTIONS = {
 
 def role_of(user) -> Role | None:
     """The person's role, or None for someone signed in without one (or signed out)."""
-    if user is None or not user.is_authenticated or not user.is_active:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     cached = getattr(user, "_failsafe_role", False)
     if cached is not False:

@@ -81,7 +81,8 @@ class TriageFields(forms.Form):
         label="Did the outputs set off actions that cannot be undone?",
         choices=YES_NO,
         widget=forms.RadioSelect,
-        help_text="Prefilled from the systems' action catalogs.",
+        help_text="Prefilled from the blast radius, or from the action catalogs before "
+        "any events arrive.",
     )
     severity = forms.ChoiceField(
         label="Override the severity",

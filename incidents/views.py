@@ -28,6 +28,8 @@ from incidents.selectors import (
     open_counts_by_severity,
     timeline_page,
 )
+from monitoring.selectors import irreversible_fired
+from monitoring.views import incident_detection
 from rollbacks.selectors import changes_before
 from systems.models import AISystem
 from systems.selectors import system_list_for_readiness
@@ -71,8 +73,12 @@ def severity_scale(request):
     return render(request, "incidents/severity.html", {"rows": rows, "responses": responses})
 
 
-def _prefilled_irreversible(systems) -> str:
-    return "yes" if any(s.has_irreversible_actions for s in systems) else "no"
+def _prefilled_irreversible(systems, incident=None) -> str:
+    """From the blast radius when events say; else from what the catalogs could fire."""
+    fired = irreversible_fired(incident) if incident is not None else None
+    if fired is None:
+        fired = any(s.has_irreversible_actions for s in systems)
+    return "yes" if fired else "no"
 
 
 def _may_override(user, incident=None) -> bool:
@@ -157,7 +163,7 @@ def _response_context(request, incident, **extra):
                 "irreversible_actions": (
                     ("yes" if incident.irreversible_actions else "no")
                     if incident.harm
-                    else _prefilled_irreversible(incident.systems.all())
+                    else _prefilled_irreversible(incident.systems.all(), incident)
                 ),
             },
         ),
@@ -180,6 +186,7 @@ def _page_context(request, incident):
     return _response_context(
         request,
         incident,
+        **incident_detection(incident),
         entries=entries,
         earlier=entries[0].pk if more and entries else None,
         message_form=MessageForm(),

@@ -1,7 +1,7 @@
 from datetime import timedelta
 from itertools import chain
 
-from rollbacks.models import ActiveVersion, Deployment
+from rollbacks.models import ActiveVersion, Deployment, Surface, Version
 from systems.models import ModeChange
 
 # The first question of attribution: what changed shortly before the failure began?
@@ -59,3 +59,17 @@ def system_changes(systems, *, since=None, until=None, limit: int = 200) -> list
         ),
     )
     return sorted(changes, key=lambda c: c["at"], reverse=True)[:limit]
+
+
+def version_refs(system) -> dict[str, dict[str, int]]:
+    """How events may name each version of the system's surfaces, mapped to its number:
+    `13`, `v13`, `prompt@v13`, and for a model its pinned provider version id."""
+    refs: dict[str, dict[str, int]] = {surface: {} for surface in Surface.values}
+    for surface, number, content in Version.objects.filter(system=system).values_list(
+        "surface", "number", "content"
+    ):
+        names = refs[surface]
+        names[str(number)] = names[f"v{number}"] = names[f"{surface}@v{number}"] = number
+        if surface == Surface.MODEL and content.get("version_id"):
+            names[str(content["version_id"])] = number
+    return refs

@@ -20,9 +20,15 @@ class SystemForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True)
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        # Most systems keep the default budget: one false page a month.
+        self.fields["false_pages_per_month"].required = False
         if self.instance.pk:
             # The slug is the system's public name: SDKs and tokens depend on it.
             del self.fields["slug"]
+
+    def clean_false_pages_per_month(self):
+        value = self.cleaned_data.get("false_pages_per_month")
+        return 1.0 if value is None else value
 
     def clean(self):
         data = super().clean()

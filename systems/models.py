@@ -2,7 +2,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 
@@ -42,6 +42,12 @@ class AISystem(models.Model):
         default=False,
         help_text="Deployments need a second person's approval (a rollback during an open "
         "incident may break the glass).",
+    )
+    # The false-alarm budget in plain terms; detection turns it into detector thresholds.
+    false_pages_per_month = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1000)],
+        help_text="At most this many false pages a month from this system's monitors.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

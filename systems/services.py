@@ -28,6 +28,7 @@ SYSTEM_FIELDS = [
     "human_fallback",
     "degraded_behaviour",
     "requires_deploy_approval",
+    "false_pages_per_month",
 ]
 EDITABLE_SYSTEM_FIELDS = [f for f in SYSTEM_FIELDS if f != "slug"]
 ACTION_TYPE_FIELDS = ["name", "description", "reversible", "user_visible"]

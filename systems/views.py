@@ -8,6 +8,8 @@ from django.views.decorators.http import require_POST
 from core.permissions import require, role_required
 from core.selectors import audit_entries_for
 from incidents.selectors import incident_list
+from monitoring.selectors import system_monitors
+from monitoring.views import monitor_card
 from systems import services
 from systems.forms import (
     ActionTypeForm,
@@ -54,6 +56,7 @@ def system_detail(request, slug):
         "action_form": ActionTypeForm(system=system),
         "token_form": TokenForm(),
         "history": audit_entries_for(system, *system.tokens.all(), limit=30),
+        "monitor_cards": [monitor_card(m) for m in system_monitors(system)],
         **mode_context(system),
     }
     return render(request, "systems/detail.html", context)

@@ -1,4 +1,5 @@
 import json
+from datetime import timedelta
 
 import markdown as markdown_lib
 import nh3
@@ -58,6 +59,42 @@ def duration(value):
     if hours < 24:
         return f"{hours} h {minutes % 60:02d} min"
     return f"{days} d {hours % 24} h"
+
+
+# Which navigation entry a page belongs to, by URL namespace (or URL name).
+NAV_SECTIONS = {
+    "rollbacks": "systems",
+    "monitoring:monitors": "systems",
+    "monitoring:monitor": "systems",
+    "monitoring:blast-radius": "incidents",
+    "monitoring:review": "review",
+}
+
+
+@register.simple_tag(takes_context=True)
+def nav_section(context) -> str:
+    match = getattr(context.get("request"), "resolver_match", None)
+    if match is None:
+        return ""
+    section = match.namespace or match.url_name or ""
+    return NAV_SECTIONS.get(f"{section}:{match.url_name}", NAV_SECTIONS.get(section, section))
+
+
+@register.filter
+def seconds(value):
+    """A number of seconds, as `duration` shows a timedelta."""
+    if value is None:
+        return ""
+    return duration(timedelta(seconds=float(value)))
+
+
+@register.filter
+def percent(value):
+    """A share as people say it: 2.0%, 9.1%, 0.05%."""
+    if value is None:
+        return "—"
+    value = float(value)
+    return f"{value:.2%}" if 0 < abs(value) < 0.01 else f"{value:.1%}"
 
 
 @register.filter

@@ -5,6 +5,7 @@
   var dateTime = new Intl.DateTimeFormat(undefined, {
     year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
   });
+  var axisTime = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   var timeOnly = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
   // Times arrive in UTC; show them in the viewer's own zone, keeping UTC in the tooltip.
@@ -15,6 +16,13 @@
       el.title = el.textContent.trim();
       el.textContent = (el.dataset.style === "time" ? timeOnly : dateTime).format(when);
       el.dataset.localised = "1";
+    });
+    // Chart axes (SVG text) too, as hours and minutes.
+    root.querySelectorAll("text[data-utc]:not([data-localised])").forEach(function (el) {
+      var when = new Date(el.getAttribute("data-utc"));
+      if (isNaN(when)) return;
+      el.textContent = axisTime.format(when);
+      el.setAttribute("data-localised", "1");
     });
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     root.querySelectorAll("[data-local-zone]").forEach(function (el) {

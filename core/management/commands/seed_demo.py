@@ -20,6 +20,8 @@ from incidents.services import (
     incident_people_change,
     incident_status_change,
 )
+from monitoring.models import Monitor
+from monitoring.services import monitor_create
 from rollbacks.models import Version
 from rollbacks.services import version_add, version_deploy
 from systems.models import AISystem
@@ -109,6 +111,7 @@ class Command(BaseCommand):
         people = {username: self._person(username, *rest) for username, *rest in PEOPLE}
         systems = {spec["slug"]: self._system(spec, people) for spec in SYSTEMS}
         self._versions(systems, people)
+        self._monitors(systems, people)
         self._incidents(systems, people)
         self._print_sign_in()
 
@@ -241,6 +244,34 @@ class Command(BaseCommand):
             "Nightly index rebuild",
             timedelta(days=6, hours=3, minutes=20),
         )
+
+    def _monitors(self, systems, people):
+        """What watches the demo's systems. The fraud share's baseline is pinned to the
+        hours before the prompt change behind INC-2, so that change cannot hide in it."""
+        if Monitor.objects.exists():
+            return
+        now = timezone.now()
+        refunds, replies = systems["refund-classifier"], systems["support-reply"]
+        for system, name, kind, target, extra in (
+            (
+                refunds,
+                "Fraud share",
+                Monitor.Kind.CATEGORY_SHARE,
+                "fraud",
+                {
+                    "baseline_start": now - timedelta(hours=6),
+                    "baseline_end": now - timedelta(minutes=85),
+                },
+            ),
+            (refunds, "Account holds", Monitor.Kind.ACTION_RATE, "account_hold", {}),
+            (refunds, "Fraud score distribution", Monitor.Kind.NUMERIC, "score", {}),
+            (refunds, "Refund amount", Monitor.Kind.INPUT_FEATURE, "amount", {"numeric": True}),
+            (replies, "Refusal rate", Monitor.Kind.REFUSAL_RATE, "", {}),
+            (replies, "Answer length", Monitor.Kind.NUMERIC, "length", {}),
+        ):
+            monitor_create(
+                actor=system.owner, system=system, name=name, kind=kind, target=target, **extra
+            )
 
     def _incidents(self, systems, people):
         if Incident.objects.exists():

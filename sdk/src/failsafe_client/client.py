@@ -12,6 +12,9 @@
 
 The threads write the new mode into the dictionary (one assignment, atomic under the GIL),
 save it to the cache directory, and call the `on_change` callbacks.
+
+`record(event)` appends to an in-memory buffer; one more daemon thread, started by the first
+`record()`, sends the buffer in batches (`_recorder.py`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from urllib.parse import quote
 import httpx
 
 from failsafe_client import _store
+from failsafe_client._recorder import Recorder
 from failsafe_client._sse import ServerEvent, SSEDecoder
 
 logger = logging.getLogger("failsafe_client")
@@ -107,6 +111,11 @@ class Failsafe:
     this process to the server in the list of connected clients; by default a random id,
     kept in `cache_dir` when there is one. `poll_interval` is how often to ask while the
     stream is down; `timeout` bounds each HTTP call. `transport` is for tests.
+
+    `record(event)` reports an inference (token scope `events:write`) to `system`, or to the
+    system named in the call. Events go out from a background thread when `batch_size` of
+    them wait or every `flush_interval` seconds; at most `max_buffer` wait, and beyond that
+    new ones are dropped and counted (`record_stats()`).
     """
 
     def __init__(
@@ -120,6 +129,10 @@ class Failsafe:
         poll_interval: float = 15.0,
         timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        system: str | None = None,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_buffer: int = 10_000,
     ) -> None:
         if default_mode not in MODES:
             raise ValueError(f"default_mode must be one of {', '.join(MODES)}")
@@ -154,6 +167,14 @@ class Failsafe:
             headers={"Authorization": f"Bearer {token}", "User-Agent": _user_agent()},
             timeout=self.timeout,
             transport=transport,
+        )
+        self.system = system
+        self._recorder = Recorder(
+            self._http,
+            backoff=self._backoff,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_buffer=max_buffer,
         )
 
     @staticmethod
@@ -221,9 +242,32 @@ class Failsafe:
         self._callbacks.append(callback)
         return callback
 
+    def record(self, event: dict[str, Any], *, system: str | None = None) -> str:
+        """Report one inference of `system` (default: the client's `system`) and answer its
+        id. `event` is as the events API takes it (`input`, `output`, `refused`,
+        `versions`, `actions`, `subject`); `id` (a random hex string) and `ts` (now, UTC)
+        are filled in when missing. Appends to a buffer and returns within microseconds:
+        the sending happens on a background thread, and network trouble never raises here.
+        Raises ValueError only when `event` is not a dict or no system is named."""
+        return self._recorder.record(event, system if system is not None else self.system)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the events recorded so far are sent (or refused by the server, see
+        `record_stats()`): True, or False when `timeout` seconds pass first."""
+        return self._recorder.flush(timeout)
+
+    def record_stats(self) -> dict[str, int]:
+        """Counts since the client started: `sent` (events the server has, including
+        `duplicates`: ids it already had), `dropped` (the buffer was full, or the client
+        closed before sending them), `rejected` (refused by the server: invalid events, or
+        a token problem), `buffered` (waiting now), `retries` (requests sent again)."""
+        return self._recorder.stats()
+
     def close(self) -> None:
-        """Stop the background threads and close the connections. `mode()` keeps answering
-        the last known modes."""
+        """Send the recorded events still waiting (for up to `timeout` seconds), stop the
+        background threads and close the connections. `mode()` keeps answering the last
+        known modes."""
+        self._recorder.close(self.timeout)
         self._stop.set()
         with self._acks:
             self._acks.notify_all()

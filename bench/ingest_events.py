@@ -1,0 +1,719 @@
+"""Event ingestion over HTTP into PostgreSQL against a raw `COPY` of the same rows, same run
+(PRODUCT.md section 7, issue 6: >= 25,000 events/s sustained with 4 concurrent senders,
+and >= 0.5x a single-connection raw COPY).
+
+1. Rows: 4 simulated refund classifiers (`monitoring.simulator`, seeds 1-4, so every event
+   id is unique) of one system, each sending its share of N events whose timestamps run
+   at the target rate (25,000/s in all) from ten minutes ago, as 4 replicas of one
+   service would report them: concurrent batches land in the same 2-second rollup buckets
+   and so update the same rollup rows. Every batch is 5,000 events, JSON-encoded before
+   any timing (the senders' own JSON cost is not the server's).
+2. Raw baseline: one psycopg connection COPYs the same rows (the columns of
+   `monitoring_event`, as ingestion would store them) into `bench_raw`, a fresh
+   `CREATE TABLE ... (LIKE monitoring_event INCLUDING ALL)` (same indexes, same unique
+   constraint), one COPY and one commit per 5,000 rows. Measured before and after the
+   HTTP runs; the faster of the two is the baseline of the ratio.
+3. HTTP: the real ASGI app (uvicorn, `--workers 2` by default, the product's database
+   settings: a connection per request) on 127.0.0.1; 4 sender threads in this process,
+   one keep-alive httpx client each, POST their batches back to back to
+   `/api/v1/systems/<slug>/events` with a token of scope events:write. Events/s = events
+   accepted / wall time from the first request to the last answer; p50/p99 of the
+   requests' latency. CPU seconds used meanwhile by the server's workers, by PostgreSQL
+   (all of it: the server is shared) and by this process, to show where the 2 cores went.
+4. Idempotency: the same batches sent again (all duplicates), timed the same way.
+5. Nothing lost, nothing doubled: `count(*)` of the system's events and `sum(n)` of its
+   rollup rows with signal 'events' against the events sent, and the label counts of the
+   rollups against a recount of the raw events.
+6. Where the time goes: in this process, `events_ingest` on fresh 5,000-event batches with
+   each step timed separately (JSON decoding, validation, version resolution, the COPY
+   into the temporary table, the `INSERT ... ON CONFLICT`, counting the rollups, the
+   rollup upsert, the commit), wall and this process's CPU; then cProfile of one call.
+
+The bench system's events and rollups are deleted at the start, so the counts are exact;
+`bench_raw` is dropped at the end.
+
+    .venv/bin/python bench/ingest_events.py [-n 400000] [--workers 2] [--senders 4]
+        [--profile-batches 5] [--server-env CONN_MAX_AGE=60]
+"""
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import logging
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    check,
+    free_port,
+    percentile,
+    person,
+    setup_django,
+    start_server,
+    stop_and_show_log,
+    wait_until_up,
+)
+
+SLUG = "bench-ingest"
+PROFILE_SLUG = "bench-ingest-profile"
+BATCH = 5000
+TIMELINE_RATE = 25_000  # events/s of the simulated traffic, all senders together
+TARGET_RATE = 25_000
+TARGET_RATIO = 0.5
+VERSIONS = {"model": "1", "prompt": "1"}
+RAW_COLUMNS = (
+    "client_id, ts, received_at, input, label, score, text, refused, versions, served, "
+    "actions, subject, system_id"
+)
+
+
+# --- Set-up --------------------------------------------------------------------------------
+
+
+def prepare_system(slug: str):
+    """The system (with model v1 and prompt v1 in its registry, so events resolve to them
+    as in production), its events and rollups deleted."""
+    from django.db import connection
+
+    from rollbacks.models import Version
+    from rollbacks.services import version_add
+    from systems.models import AISystem
+
+    owner = person("bench-owner", "Responder")
+    system, _ = AISystem.objects.get_or_create(
+        slug=slug,
+        defaults={"name": f"Ingestion bench ({slug})", "kind": "classifier", "owner": owner},
+    )
+    if not Version.objects.filter(system=system, surface="model").exists():
+        version_add(
+            actor=owner,
+            system=system,
+            surface="model",
+            content={"provider": "bench", "name": "clf", "version_id": "clf-2026-11-01"},
+        )
+    if not Version.objects.filter(system=system, surface="prompt").exists():
+        version_add(actor=owner, system=system, surface="prompt", content={"template": "Classify."})
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM monitoring_event WHERE system_id = %s", [system.pk])
+        cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = %s", [system.pk])
+    return system, owner
+
+
+def vacuum() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE monitoring_event")
+        cursor.execute("VACUUM ANALYZE monitoring_rollup")
+
+
+def make_batches(
+    count: int, senders: int, start: float, first_seed: int, size: int = BATCH
+) -> list[list[list]]:
+    """Per sender, its batches of `size` events (lists of dicts): `count` events in all."""
+    from monitoring.simulator import REFUND, Simulator
+
+    per_sender = count // senders
+    rate = TIMELINE_RATE / senders
+    out = []
+    for n in range(senders):
+        sim = Simulator(REFUND, seed=first_seed + n, versions=VERSIONS)
+        events = sim.events(start, per_sender, rate)
+        out.append([events[i : i + size] for i in range(0, per_sender, size)])
+    return out
+
+
+def raw_rows(system, batches: list[list]) -> list[list[tuple]]:
+    """The rows ingestion would store for these batches, per batch, ready for COPY."""
+    from monitoring import ingest, services
+    from rollbacks.selectors import version_refs
+
+    refs = version_refs(system)
+    received_at = datetime.now(UTC)
+    out = []
+    for batch in batches:
+        checked, problems = ingest.events_check({"events": batch})
+        check(not problems, problems[:3])
+        rows = []
+        for event in checked:
+            served = services._resolve(event.versions, refs)
+            rows.append(
+                (
+                    event.client_id,
+                    event.ts,
+                    received_at,
+                    event.input_json,
+                    event.label,
+                    event.score,
+                    event.text,
+                    event.refused,
+                    services._json(event.versions),
+                    services._json(served),
+                    event.actions_json,
+                    event.subject,
+                    system.pk,
+                )
+            )
+        out.append(rows)
+    return out
+
+
+# --- Raw COPY baseline ---------------------------------------------------------------------
+
+
+def raw_copy(batches: list[list[tuple]]) -> dict:
+    """One connection, into a fresh copy of monitoring_event: one COPY + commit per batch."""
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw")
+        conn.execute("CREATE TABLE bench_raw (LIKE monitoring_event INCLUDING ALL)")
+        conn.execute("TRUNCATE bench_raw")
+        conn.autocommit = False
+        rows = 0
+        started = time.perf_counter()
+        cpu = time.process_time()
+        for batch in batches:
+            cursor = conn.cursor()
+            with cursor.copy(f"COPY bench_raw ({RAW_COLUMNS}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+            conn.commit()
+            rows += len(batch)
+        seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        stored = conn.execute("SELECT count(*) FROM bench_raw").fetchone()[0]
+        conn.commit()
+    check(stored == rows, f"bench_raw holds {stored} rows, {rows} copied")
+    return {"rows": rows, "seconds": seconds, "rate": rows / seconds, "client_cpu": cpu}
+
+
+def drop_raw() -> None:
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_raw")
+
+
+# --- CPU accounting ------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _ticks(fields: list[str], children: bool = False) -> int:
+    # fields[0] is the state (field 3 of stat): utime 11, stime 12, cutime 13, cstime 14
+    total = int(fields[11]) + int(fields[12])
+    if children:
+        total += int(fields[13]) + int(fields[14])
+    return total
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of: the uvicorn supervisor and its workers; all of PostgreSQL (the
+    postmaster with its exited children, i.e. the closed connections, plus every live
+    process); this process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    server = 0
+    workers: dict[int, float] = {}
+    postgres: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        fields = _stat(pid)
+        if fields is None:
+            continue
+        if pid == server_pid or int(fields[1]) == server_pid:
+            server += _ticks(fields)
+            if pid != server_pid:
+                workers[pid] = _ticks(fields) / tick
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                postgres[pid] = fields
+        except OSError:
+            continue
+    # The postmaster is the postgres process whose parent is not one.
+    total = sum(_ticks(f, children=int(f[1]) not in postgres) for f in postgres.values())
+    return {
+        "server": server / tick,
+        "postgres": total / tick,
+        "senders": time.process_time(),
+        "workers": workers,
+    }
+
+
+# --- HTTP senders --------------------------------------------------------------------------
+
+
+def send_all(port: int, raw_token: str, bodies: list[list[bytes]], keep_alive: bool) -> dict:
+    """Each sender (a thread with its own client) POSTs its bodies back to back, on one
+    keep-alive connection or on a new connection per request."""
+    import httpx
+
+    limits = httpx.Limits(max_keepalive_connections=None if keep_alive else 0)
+
+    url = f"http://127.0.0.1:{port}/api/v1/systems/{SLUG}/events"
+    headers = {
+        "Authorization": f"Bearer {raw_token}",
+        "Content-Type": "application/json",
+        "Host": f"127.0.0.1:{port}",
+    }
+    latencies: list[float] = []
+    totals = {"accepted": 0, "duplicates": 0, "bad": []}
+    lock = threading.Lock()
+    go = threading.Barrier(len(bodies) + 1)
+
+    def sender(mine: list[bytes]) -> None:
+        with httpx.Client(timeout=120, headers=headers, limits=limits) as client:
+            client.get(f"http://127.0.0.1:{port}/healthz")  # connect (keep-alive) first
+            go.wait()
+            for body in mine:
+                started = time.perf_counter()
+                response = client.post(url, content=body)
+                took = time.perf_counter() - started
+                with lock:
+                    latencies.append(took)
+                    if response.status_code == 202:
+                        answer = response.json()
+                        totals["accepted"] += answer["accepted"]
+                        totals["duplicates"] += answer["duplicates"]
+                    else:
+                        totals["bad"].append((response.status_code, response.text[:300]))
+
+    threads = [threading.Thread(target=sender, args=(mine,)) for mine in bodies]
+    for thread in threads:
+        thread.start()
+    go.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    check(not totals["bad"], f"{len(totals['bad'])} answers not 202: {totals['bad'][:2]}")
+    return {**totals, "seconds": seconds, "latencies": latencies}
+
+
+def http_run(
+    name: str, port: int, raw: str, bodies, server_pid: int, expect: dict, keep_alive: bool
+) -> dict:
+    before = cpu_snapshot(server_pid)
+    result = send_all(port, raw, bodies, keep_alive)
+    after = cpu_snapshot(server_pid)
+    cpu = {k: after[k] - before[k] for k in ("server", "postgres", "senders")}
+    per_worker = [after["workers"][pid] - before["workers"].get(pid, 0) for pid in after["workers"]]
+    events = result["accepted"] + result["duplicates"]
+    check(
+        result["accepted"] == expect["accepted"] and result["duplicates"] == expect["duplicates"],
+        f"{name}: accepted {result['accepted']}, duplicates {result['duplicates']}, "
+        f"expected {expect}",
+    )
+    lat = result["latencies"]
+    rate = events / result["seconds"]
+    print(
+        f"{name}: {events:,} events ({result['accepted']:,} accepted, "
+        f"{result['duplicates']:,} duplicates) in {len(lat)} requests, {result['seconds']:.1f} s "
+        f"-> {rate:,.0f} events/s; request latency p50 {percentile(lat, 50) * 1000:.0f} ms, "
+        f"p99 {percentile(lat, 99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
+    )
+    wall = result["seconds"]
+    print(
+        f"  CPU meanwhile: server workers {cpu['server']:.1f} s ({cpu['server'] / wall:.0%} of "
+        f"a core, {cpu['server'] / events * 1e6:.1f} us/event), PostgreSQL {cpu['postgres']:.1f} s "
+        f"({cpu['postgres'] / wall:.0%}, {cpu['postgres'] / events * 1e6:.1f} us/event), "
+        f"senders {cpu['senders']:.1f} s ({cpu['senders'] / wall:.0%}); 2 cores = 200%; "
+        f"per worker {', '.join(f'{c:.1f} s' for c in sorted(per_worker, reverse=True))}"
+    )
+    return {"rate": rate, "seconds": wall, **cpu}
+
+
+# --- Verification --------------------------------------------------------------------------
+
+
+def verify(system, sent: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM monitoring_event WHERE system_id = %s", [system.pk])
+        stored = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT coalesce(sum(n), 0) FROM monitoring_rollup "
+            "WHERE system_id = %s AND signal = 'events'",
+            [system.pk],
+        )
+        rolled = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT label, count(*) FROM monitoring_event WHERE system_id = %s GROUP BY label",
+            [system.pk],
+        )
+        recount = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT key, sum(n) FROM monitoring_rollup WHERE system_id = %s AND signal = 'label' "
+            "GROUP BY key",
+            [system.pk],
+        )
+        labels = {key: int(n) for key, n in cursor.fetchall()}
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT (bucket, key, served)) FROM monitoring_rollup "
+            "WHERE system_id = %s",
+            [system.pk],
+        )
+        cells = cursor.fetchone()
+    ok = stored == sent == rolled and recount == labels
+    print(
+        f"events sent {sent:,}; count(*) of stored events {stored:,}; sum(n) of rollup rows "
+        f"with signal 'events' {rolled:,}; label counts rollups {labels} vs raw recount "
+        f"{recount}; {cells[0]:,} rollup rows -> "
+        + ("nothing lost, nothing doubled" if ok else "MISMATCH")
+    )
+    check(ok, "stored events, rollups and events sent differ")
+
+
+# --- Where the time goes -------------------------------------------------------------------
+
+
+def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
+    """`events_ingest`'s steps, timed one by one on fresh batches, in this process: on one
+    reused database connection, or (`fresh`) on a new connection per batch, as the server
+    does with the product's default CONN_MAX_AGE=0 (then the COPY is not timed alone: it
+    would create the temporary table that the real step then finds)."""
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    from monitoring import ingest, rollups, services
+    from rollbacks.selectors import version_refs
+
+    steps: dict[str, list[tuple[float, float]]] = {}
+
+    def timed(name, fn, *args):
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = fn(*args)
+        steps.setdefault(name, []).append((time.perf_counter() - wall, time.process_time() - cpu))
+        return value
+
+    def copy_only(events, served, received_at):
+        # The same COPY as services._store_copy, without the INSERT that follows it.
+        with connection.cursor() as wrapper:
+            cursor = wrapper.cursor
+            cursor.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
+                "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
+                "label text, score double precision, text text, refused boolean, "
+                "versions jsonb, served jsonb, actions jsonb, subject text"
+                ") ON COMMIT DELETE ROWS"
+            )
+            columns = services.EVENT_COLUMNS
+            with cursor.copy(f"COPY incoming_event ({columns}) FROM STDIN") as copy:
+                for event, versions in zip(events, served, strict=True):
+                    copy.write_row(
+                        (
+                            event.client_id,
+                            event.ts,
+                            received_at,
+                            event.input_json,
+                            event.label,
+                            event.score,
+                            event.text,
+                            event.refused,
+                            services._json(event.versions),
+                            services._json(versions),
+                            event.actions_json,
+                            event.subject,
+                        )
+                    )
+
+    class Rollback(Exception):
+        pass
+
+    def connect():
+        connection.close()
+        connection.ensure_connection()
+
+    whole = []
+    for body in bodies:
+        if fresh:
+            timed("0 connecting (a new connection)", connect)
+        payload = timed("1 JSON decoding (json.loads)", json.loads, body)
+        checked, problems = timed(
+            "2 validation (ingest.events_check)", ingest.events_check, payload
+        )
+        check(not problems, problems[:2])
+
+        def prepare(checked=checked):
+            unique = list({e.client_id: e for e in reversed(checked)}.values())[::-1]
+            refs = version_refs(system)
+            served = [services._resolve(e.versions, refs) for e in unique]
+            patterns, inputs = services._watched(system)
+            return unique, served, patterns, inputs
+
+        unique, served, patterns, inputs = timed("3 de-dup, version refs, watched", prepare)
+        received_at = datetime.now(UTC)
+        if not fresh:
+            try:
+                with transaction.atomic():
+                    timed(
+                        "4a COPY into the temp table (alone)",
+                        copy_only,
+                        unique,
+                        served,
+                        received_at,
+                    )
+                    raise Rollback
+            except Rollback:
+                pass
+        wall, cpu = time.perf_counter(), time.process_time()
+        with transaction.atomic():
+            stored = timed(
+                "4 COPY + INSERT ON CONFLICT (_store_copy)",
+                services._store_copy,
+                system,
+                unique,
+                served,
+                received_at,
+            )
+            new = [e for e in unique if e.client_id in stored]
+            new_served = [v for e, v in zip(unique, served, strict=True) if e.client_id in stored]
+            totals = timed(
+                "5 counting rollups (rollups.count)",
+                rollups.count,
+                new,
+                new_served,
+                settings.FAILSAFE_ROLLUP_SECONDS,
+                patterns,
+                inputs,
+            )
+            timed("6 rollup upsert (_rollups_add)", services._rollups_add, system, totals)
+            commit_wall, commit_cpu = time.perf_counter(), time.process_time()
+        steps.setdefault("7 commit", []).append(
+            (time.perf_counter() - commit_wall, time.process_time() - commit_cpu)
+        )
+        check(len(stored) == len(unique), "the profile batch was not new")
+        whole.append((time.perf_counter() - wall, time.process_time() - cpu))
+
+    how = "a new connection per batch" if fresh else "one reused connection"
+    print(
+        f"\nwhere the time goes, {how}: events_ingest's steps, median of {len(bodies)} fresh "
+        f"batches of {BATCH:,} events, in this process (wall = the step's time; CPU = this "
+        "process's Python/psycopg CPU; wall - CPU ~ waiting on PostgreSQL):"
+    )
+    medians = {
+        name: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+        for name, v in steps.items()
+    }
+    total = sum(w for name, (w, _) in medians.items() if not name.startswith("4a"))
+    for name, (w, c) in sorted(medians.items()):
+        print(
+            f"  {name:44} wall {w * 1000:7.1f} ms ({w * 1e6 / BATCH:5.1f} us/event, "
+            f"{w / total:4.0%})  CPU {c * 1000:7.1f} ms"
+        )
+    if not fresh:
+        insert = (
+            medians["4 COPY + INSERT ON CONFLICT (_store_copy)"][0]
+            - medians["4a COPY into the temp table (alone)"][0]
+        )
+        print(f"  {'   of which INSERT ... ON CONFLICT (4 - 4a)':44} wall {insert * 1000:7.1f} ms")
+    print(
+        f"  {'total':44} wall {total * 1000:7.1f} ms = {BATCH / total:,.0f} events/s on one "
+        f"core; the stored part (4-7) alone {statistics.median(w for w, _ in whole) * 1000:.1f} ms"
+    )
+
+
+def profile_one(system, body: bytes) -> None:
+    from monitoring import services
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    services.events_ingest(system=system, payload=json.loads(body))
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
+    stats.print_stats(18)
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    print("\ncProfile of one events_ingest (json.loads included), 5,000 events, by own time:")
+    print("\n".join(lines[:40]))
+
+
+# --- Main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--events", type=int, default=400_000)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--profile-batches", type=int, default=5, help="per connection mode, in the breakdown"
+    )
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="one connection per sender (default: a new connection per request, so that "
+        "uvicorn's workers share the load; 4 keep-alive connections may all land on one)",
+    )
+    parser.add_argument(
+        "--server-env", action="append", default=[], help="KEY=VALUE for the server, repeatable"
+    )
+    args = parser.parse_args()
+    per_batch = BATCH * args.senders
+    args.events -= args.events % per_batch
+    check(args.events > 0, f"-n must be at least {per_batch}")
+
+    setup_django()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from django.conf import settings
+    from django.db import connection
+
+    from systems.services import token_issue, token_revoke
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
+            "current_setting('synchronous_commit'), current_setting('max_wal_size')"
+        )
+        pg = cursor.fetchone()
+    server_env = dict(item.split("=", 1) for item in args.server_env)
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+        f"PostgreSQL {pg[0]} (shared_buffers {pg[1]}, synchronous_commit {pg[2]}, "
+        f"max_wal_size {pg[3]}), shared with other users"
+    )
+    print(
+        f"settings: {args.events:,} events, {args.senders} senders, batches of {BATCH:,}, "
+        f"uvicorn --workers {args.workers}, "
+        f"{'keep-alive connections' if args.keep_alive else 'a new connection per request'}, "
+        f"FAILSAFE_ROLLUP_SECONDS "
+        f"{settings.FAILSAFE_ROLLUP_SECONDS}, server database settings: "
+        + (", ".join(f"{k}={v}" for k, v in server_env.items()) or "the product's defaults")
+        + f" (this process: CONN_MAX_AGE {connection.settings_dict['CONN_MAX_AGE']})"
+    )
+
+    system, owner = prepare_system(SLUG)
+    profile_system, _ = prepare_system(PROFILE_SLUG)
+    vacuum()
+
+    started = time.perf_counter()
+    start = time.time() - 600
+    batches = make_batches(args.events, args.senders, start, first_seed=1)
+    warm = make_batches(2 * args.senders * 100, args.senders, start - 60, 101, size=100)
+    flat = [b for mine in batches for b in mine]
+    bodies = [[json.dumps({"events": b}).encode() for b in mine] for mine in batches]
+    warm_bodies = [[json.dumps({"events": b}).encode() for b in mine] for mine in warm]
+    rows = raw_rows(system, flat)
+    size = sum(len(b) for mine in bodies for b in mine)
+    print(
+        f"generated and encoded in {time.perf_counter() - started:.1f} s: {len(flat)} batches, "
+        f"{size / 1e6:.0f} MB of JSON ({size / args.events:.0f} bytes/event)"
+    )
+
+    copy_before = raw_copy(rows)
+    print(
+        f"raw COPY (1 connection, {BATCH:,} rows per COPY + commit) into bench_raw: "
+        f"{copy_before['rate']:,.0f} rows/s ({copy_before['seconds']:.1f} s, client CPU "
+        f"{copy_before['client_cpu']:.1f} s)"
+    )
+    del rows
+
+    token, raw = token_issue(
+        actor=owner, system=system, name=f"ingest bench {os.getpid()}", scopes=["events:write"]
+    )
+    port = free_port()
+    warmed = sum(len(b) for mine in warm for b in mine)
+    try:
+        with tempfile.NamedTemporaryFile("w+", prefix="ingest-events-", suffix=".log") as log:
+            server = start_server(port, log, environ=server_env, workers=args.workers)
+            try:
+                wait_until_up(server, port)
+                time.sleep(1.0)  # let every worker finish starting
+                send_all(port, raw, warm_bodies, args.keep_alive)
+                print(
+                    f"server: uvicorn --workers {args.workers} (supervisor pid {server.pid}) on "
+                    f"127.0.0.1:{port}; warmed with {warmed} events in small batches"
+                )
+                first = http_run(
+                    "HTTP, new events",
+                    port,
+                    raw,
+                    bodies,
+                    server.pid,
+                    {"accepted": args.events, "duplicates": 0},
+                    args.keep_alive,
+                )
+                again = http_run(
+                    "HTTP, the same batches again (all duplicates)",
+                    port,
+                    raw,
+                    bodies,
+                    server.pid,
+                    {"accepted": 0, "duplicates": args.events},
+                    args.keep_alive,
+                )
+            finally:
+                stop_and_show_log(server, log)
+    finally:
+        token_revoke(actor=owner, token=token, reason="Ingestion bench over.")
+
+    rows = raw_rows(system, flat)
+    copy_after = raw_copy(rows)
+    del rows
+    drop_raw()
+    print(
+        f"raw COPY again after the HTTP runs: {copy_after['rate']:,.0f} rows/s "
+        f"({copy_after['seconds']:.1f} s)"
+    )
+    verify(system, args.events + warmed)
+
+    baseline = max(copy_before["rate"], copy_after["rate"])
+    ratio = first["rate"] / baseline
+    print(
+        f"\nHTTP ingestion, new events: {first['rate']:,.0f} events/s sustained (target >= "
+        f"{TARGET_RATE:,}: "
+        + (
+            "met"
+            if first["rate"] >= TARGET_RATE
+            else f"MISSED by {TARGET_RATE - first['rate']:,.0f} events/s, "
+            f"{first['rate'] / TARGET_RATE:.2f}x of it"
+        )
+        + ")"
+    )
+    print(
+        f"ratio to the raw COPY ({baseline:,.0f} rows/s, the faster of the two): {ratio:.2f}x "
+        f"(target >= {TARGET_RATIO}: "
+        + ("met" if ratio >= TARGET_RATIO else f"MISSED by {TARGET_RATIO - ratio:.2f}")
+        + ")"
+    )
+    print(
+        f"resending stored batches (all duplicates): {again['rate']:,.0f} events/s, "
+        f"{again['rate'] / first['rate']:.2f}x the rate of new events"
+    )
+
+    # This process still holds every event as dicts: the garbage collector's passes over
+    # them would be charged to the steps timed below. A server process holds none of them.
+    del batches, flat, bodies, warm, warm_bodies
+    gc.collect()
+    profile = make_batches((2 * args.profile_batches + 1) * BATCH, 1, start, first_seed=201)[0]
+    profile_bodies = [json.dumps({"events": b}).encode() for b in profile]
+    half = len(profile_bodies[:-1]) // 2
+    breakdown(profile_system, profile_bodies[:half], fresh=False)
+    breakdown(profile_system, profile_bodies[half:-1], fresh=True)
+    profile_one(profile_system, profile_bodies[-1])
+    prepare_system(PROFILE_SLUG)  # leaves its events out of the next run's table
+
+
+if __name__ == "__main__":
+    main()

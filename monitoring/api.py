@@ -1,0 +1,139 @@
+"""The machine interface of monitoring: events in, monitors and alerts out."""
+
+import json
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api import error_response
+from core.permissions import HasRole, require
+from monitoring import ingest, services
+from monitoring.models import Alert, Monitor
+from systems.models import AISystem, SystemToken
+
+
+class RawBody(BaseParser):
+    """The events endpoint reads its body itself (with its own size limit)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return None
+
+
+class EventsView(APIView):
+    """Report a batch of events (PRODUCT.md section 5): `{"events": [...]}`, at most 5,000.
+
+    `202 {"accepted", "duplicates"}`; a batch with any invalid event is refused whole with
+    `400 {"errors": [{"index", "field", "message"}]}` and nothing is stored; `413` when it
+    is too large. Token scope `events:write`, the token's own system only."""
+
+    permission_classes = [HasRole]
+    parser_classes = [RawBody]
+    token_scopes = {"post": SystemToken.Scope.EVENTS_WRITE}
+    role_actions: dict = {}
+
+    @extend_schema(
+        request=dict,
+        responses={
+            202: dict,
+            400: OpenApiResponse(description="Nothing stored; every problem with its index"),
+            413: OpenApiResponse(description="More than 5,000 events, or too many bytes"),
+        },
+    )
+    def post(self, request, slug):
+        system = get_object_or_404(AISystem, slug=slug)
+        limit = settings.FAILSAFE_EVENTS_MAX_BYTES
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+            return error_response(413, f"At most {limit} bytes per request.", "events")
+        body = request._request.read(limit + 1)
+        if len(body) > limit:
+            return error_response(413, f"At most {limit} bytes per request.", "events")
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            return error_response(400, f"Not JSON: {error}.", "events")
+        try:
+            counts = services.events_ingest(system=system, payload=payload)
+        except ingest.BatchTooLarge as error:
+            return error_response(413, str(error), "events")
+        except services.IngestError as error:
+            return Response({"errors": error.problems}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(counts, status=status.HTTP_202_ACCEPTED)
+
+
+class MonitorSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Monitor
+        fields = ["id", *services.MONITOR_FIELDS, "status", "baseline_at", "detector"]
+        read_only_fields = ["id", "status", "baseline_at", "detector"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    monitor = serializers.CharField(source="monitor.name")
+    incident = serializers.IntegerField(source="incident.number", default=None)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "monitor",
+            "status",
+            "summary",
+            "opened_at",
+            "onset_at",
+            "resolved_at",
+            "incident",
+            "evidence",
+        ]
+
+
+class MonitorListView(APIView):
+    """A system's monitors; POST adds one (responder and above, or the system's owner).
+    `detector` shows the calibrated thresholds and the false-alarm rate they were set for."""
+
+    permission_classes = [HasRole]
+    role_actions = {"get": "system.view", "post": "system.view"}  # POST: checked below
+
+    @extend_schema(responses=MonitorSerializer(many=True))
+    def get(self, request, slug):
+        system = get_object_or_404(AISystem, slug=slug)
+        return Response(MonitorSerializer(system.monitors.all(), many=True).data)
+
+    @extend_schema(request=MonitorSerializer, responses={201: MonitorSerializer})
+    def post(self, request, slug):
+        system = get_object_or_404(AISystem, slug=slug)
+        require(request.user, "monitor.manage", system)
+        data = MonitorSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            monitor = services.monitor_create(
+                actor=request.user, system=system, **data.validated_data
+            )
+        except services.MonitorError as error:
+            field = error.field or "non_field_errors"
+            raise serializers.ValidationError({field: [str(error)]}) from error
+        return Response(MonitorSerializer(monitor).data, status=status.HTTP_201_CREATED)
+
+
+class AlertListView(APIView):
+    """A system's alerts, newest first (`?status=open` for the open ones)."""
+
+    permission_classes = [HasRole]
+    role_actions = {"get": "system.view"}
+
+    @extend_schema(responses=AlertSerializer(many=True))
+    def get(self, request, slug):
+        alerts = Alert.objects.filter(system=get_object_or_404(AISystem, slug=slug))
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Alert.Status.values:
+                raise serializers.ValidationError({"status": [f"One of {Alert.Status.values}."]})
+            alerts = alerts.filter(status=wanted)
+        alerts = alerts.select_related("monitor", "incident")[:200]
+        return Response(AlertSerializer(alerts, many=True).data)

@@ -1,0 +1,536 @@
+"""Detection math: sequential detectors for rates and shares, and distribution tests.
+
+Pure Python and numpy, no Django, so the bench and the tests run it directly. The math and
+the defaults are explained in docs/DETECTION.md.
+"""
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+P_MIN, P_MAX = 1e-4, 1 - 1e-4
+# The bank's designs: (direction, odds ratio it is tuned for, share of the false-alarm budget).
+# Not told the size of a shift, it runs one CUSUM per design and alarms on whichever crosses
+# first. The smallest rise gets half the budget: a nat off a threshold saves 1/KL events, and
+# the small shift has the smallest KL, so that is where the budget buys the most delay
+# (docs/DETECTION.md, "The bank").
+DESIGNS = (("up", 2.0, 3), ("up", 4.5, 1), ("down", 0.5, 1), ("down", 0.05, 1))
+# The two log-likelihood steps of a design are made commensurate (big = R/F x small, F <= 20)
+# so that the CUSUM lives on a lattice and its Markov chain is exact; R >= 20 keeps the
+# adjusted design within a few per cent of the nominal odds ratio.
+LATTICE = 20
+# Run lengths past this are "never" here: doubles cannot resolve the chain beyond it.
+ARL_RESOLVED = 1e14
+PSI_SHIFT = 0.2  # "significant shift" by the usual PSI reading; below 0.1 is "no shift"
+PSI_EPSILON = 1e-4  # share used for an empty bin, so that PSI stays finite
+
+
+@dataclass(frozen=True)
+class CusumDesign:
+    direction: str  # "up" or "down"
+    p0: float  # baseline probability per event
+    p1: float  # the alternative this CUSUM is tuned for
+    threshold: float  # h, in log-likelihood-ratio units
+
+    def llr(self, x: int, n: int) -> float:
+        """Log-likelihood ratio of p1 against p0 for x successes in n events."""
+        return x * math.log(self.p1 / self.p0) + (n - x) * math.log((1 - self.p1) / (1 - self.p0))
+
+
+@dataclass(frozen=True)
+class DetectorBank:
+    p0: float
+    false_alarms_per_event: float  # the target the thresholds were calibrated for (whole bank)
+    designs: tuple[CusumDesign, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "p0": self.p0,
+            "false_alarms_per_event": self.false_alarms_per_event,
+            "designs": [
+                {"direction": d.direction, "p0": d.p0, "p1": d.p1, "threshold": d.threshold}
+                for d in self.designs
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "DetectorBank":
+        return cls(
+            p0=data["p0"],
+            false_alarms_per_event=data["false_alarms_per_event"],
+            designs=tuple(CusumDesign(**d) for d in data["designs"]),
+        )
+
+
+def false_alarms_per_event(pages_per_month: float, events_per_day: float, monitors: int) -> float:
+    """The per-event false-alarm rate of one monitor, from "at most `pages_per_month` false
+    pages a month for this system": the system's events in a 30-day month, and the budget
+    split equally across its monitors."""
+    if pages_per_month <= 0 or events_per_day <= 0 or monitors < 1:
+        raise ValueError("pages per month, events per day and monitors must be positive")
+    return pages_per_month / (30 * events_per_day * monitors)
+
+
+# --- The CUSUM as a Markov chain on a lattice ---------------------------------------------
+#
+# With unit d, a design moves the statistic T units toward its threshold on one outcome
+# (probability pi) and W units away on the other, reflecting at 0; it alarms at H units.
+# f(i), the average run length from state i, solves f(i) = 1 + pi f(i+T) + (1-pi) f(i-W)
+# (Brook & Evans). Small chains are solved directly. Rare rates make long chains (H grows
+# like 1/p0) but then one step is a single unit, taken with probability >= 0.9: a linear
+# recurrence solves the chain in control, a Riccati sweep out of control.
+
+
+def _steps(design: CusumDesign) -> tuple[float, int, int, bool]:
+    """(unit, T, W, toward_on_success) of the design's lattice; exact for designs made by
+    bank_for, the nearest lattice with a small denominator for any other design."""
+    a = abs(math.log(design.p1 / design.p0))
+    b = abs(math.log((1 - design.p1) / (1 - design.p0)))
+    big, small = max(a, b), min(a, b)
+    ratio = Fraction(big / small).limit_denominator(LATTICE)
+    if abs(float(ratio) - big / small) > 1e-9 * big / small:
+        f = math.ceil(LATTICE * small / big)
+        ratio = Fraction(round(big / small * f), f)
+    unit = small / ratio.denominator
+    if a >= b:
+        success, failure = ratio.numerator, ratio.denominator
+    else:
+        success, failure = ratio.denominator, ratio.numerator
+    if design.p1 > design.p0:
+        return unit, success, failure, True
+    return unit, failure, success, False
+
+
+def _chain(design: CusumDesign, p: float) -> tuple[int, int, float, int]:
+    """(T, W, pi, H) of the design's chain when the true rate is p."""
+    unit, t, w, toward_on_success = _steps(design)
+    pi = p if toward_on_success else 1 - p
+    return t, w, pi, math.ceil(design.threshold / unit - 1e-9)
+
+
+def _frequent_unit_step(t: int, w: int, pi: float) -> str | None:
+    """Which one-unit step, taken with probability >= 0.9, the recurrence may divide by."""
+    if w == 1 and 1 - pi >= 0.9:
+        return "away"
+    if t == 1 and pi >= 0.9:
+        return "toward"
+    return None
+
+
+def _recursion(t: int, w: int, pi: float, rows: int) -> tuple[np.ndarray, bool]:
+    """The chain's equations as a linear recurrence over the states, solved for the
+    frequent one-unit step: f is carried as (constant, coefficient) of one unknown value,
+    which the boundary at any threshold H then fixes (`_recursion_arl`). One pass serves
+    every H, which makes calibration cheap.
+
+    Stepping away: over distances k = H-1-i below the threshold, g(k+1) = (g(k) - 1 -
+    pi g(k-T)) / (1-pi), from the unknown g(0). Stepping toward: over states,
+    f(i+1) = (f(i) - 1 - (1-pi) f(max(0, i-W))) / pi, from the unknown f(0).
+    """
+    if _frequent_unit_step(t, w, pi) == "away":
+        o, pd, po, from_bottom = t, 1 - pi, pi, False
+    else:
+        o, pd, po, from_bottom = w, pi, 1 - pi, True
+    # y[n] = rho (y[n-1] + e[n]) with e[n] known for the next o + 1 rows: solved in blocks in
+    # closed form (a cumulative sum), each block short enough that rho**j stays below e**2.
+    rho = 1 / pd
+    chain = 1 + o if rho == 1 else max(1, min(1 + o, int(2 / math.log(rho))))
+    y = np.zeros((o + rows + chain + 1, 2))
+    y[o, 1] = 1.0
+    if from_bottom:
+        y[:o] = y[o]  # a step below 0 lands on 0
+    e0 = np.array([1.0, 0.0])
+    n = 1
+    while n <= rows:
+        idx = np.arange(n, n + chain)
+        e = -e0 - po * y[o + idx - 1 - o]
+        s = np.cumsum(e * (rho ** -np.arange(chain))[:, None], axis=0)
+        y[o + n : o + n + chain] = rho ** np.arange(1, chain + 1)[:, None] * (y[o + n - 1] + s)
+        n += chain
+    return y[o:], from_bottom
+
+
+def _recursion_arl(y: np.ndarray, from_bottom: bool, hs: np.ndarray) -> np.ndarray:
+    """ARL from 0 for each threshold in `hs` (units), from `_recursion`'s rows; inf where
+    it is beyond what doubles resolve (the denominators vanish past about 1e15)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if from_bottom:  # f(H) = 0 fixes f(0), the unknown
+            arls = -y[hs, 0] / y[hs, 1]
+        else:  # the reflection at 0 continues g flat past state 0: g(H) = g(H-1)
+            c = (y[hs - 1, 0] - y[hs, 0]) / (y[hs, 1] - y[hs - 1, 1])
+            arls = y[hs - 1, 0] + y[hs - 1, 1] * c
+    return np.where((arls > 0) & (arls < ARL_RESOLVED), arls, np.inf)
+
+
+def _dense_arl(t: int, w: int, pi: float, h: int) -> float:
+    """Brook & Evans directly: solve (I - Q) f = 1 on the H transient states."""
+    q = np.zeros((h, h))
+    i = np.arange(h)
+    up = i + t
+    inside = up < h
+    q[i[inside], up[inside]] += pi
+    q[i, np.maximum(0, i - w)] += 1 - pi
+    return float(np.linalg.solve(np.eye(h) - q, np.ones(h))[0])
+
+
+def _riccati_arl(t: int, pi: float, h: int) -> float:
+    """The chain with W = 1 eliminated from the threshold down, stable for any drift.
+
+    Each state becomes f(i) = alpha_i + beta_i f(i-1); f(i+T) is then the composition of T
+    such maps applied to f(i), kept over the sliding window by a two-stack queue, so the cost
+    is linear in H.
+    """
+    back: list[tuple[float, float]] = []  # maps of the inner end of the window, oldest first
+    back_agg = (0.0, 1.0)
+    front: list[tuple[float, float]] = []  # composites, the outermost map's on top
+    for i in range(h - 1, -1, -1):
+        if i + t >= h:
+            big_a, big_b = 0.0, 0.0  # f(i+T) = 0: past the threshold
+        else:
+            fa, fb = front[-1] if front else (0.0, 1.0)
+            big_a, big_b = fa + fb * back_agg[0], fb * back_agg[1]
+        if i == 0:
+            return (1 + pi * big_a) / (pi * (1 - big_b))
+        d = 1 - pi * big_b
+        m = ((1 + pi * big_a) / d, (1 - pi) / d)
+        back.append(m)
+        back_agg = (back_agg[0] + back_agg[1] * m[0], back_agg[1] * m[1])
+        if i + t < h:  # the window of state i - 1 drops f(i+T)'s map
+            if not front:
+                agg = (0.0, 1.0)
+                for a, b in reversed(back):
+                    agg = (a + b * agg[0], b * agg[1])
+                    front.append(agg)
+                back, back_agg = [], (0.0, 1.0)
+            front.pop()
+    raise AssertionError("the loop returns at state 0")
+
+
+def _arl_units(t: int, w: int, pi: float, h: int) -> float:
+    value = _arl_solved(t, w, pi, h)
+    return value if 0 < value < ARL_RESOLVED else math.inf
+
+
+def _arl_solved(t: int, w: int, pi: float, h: int) -> float:
+    if pi <= 0:
+        return math.inf  # never a step toward the threshold
+    step = _frequent_unit_step(t, w, pi)
+    if step and h > t + w:
+        pd = 1 - pi if step == "away" else pi
+        # The recurrence amplifies rounding by up to pd**-h: harmless in control, where the
+        # ARL itself grows that fast, and for a mild drift toward the threshold.
+        if pi * t <= (1 - pi) * w or h * -math.log(pd) < 20:
+            y, from_bottom = _recursion(t, w, pi, h)
+            return float(_recursion_arl(y, from_bottom, np.array([h]))[0])
+    if w == 1 and h > 1000:
+        return _riccati_arl(t, pi, h)
+    return _dense_arl(t, w, pi, h)
+
+
+def arl(design: CusumDesign, p: float) -> float:
+    """Average run length in events, from a zero statistic, when the true rate is p."""
+    return _arl_units(*_chain(design, p))
+
+
+def _calibrate(direction: str, p0: float, p1: float, arl0: float) -> CusumDesign:
+    """The design (p1 nudged onto an exact lattice) with the smallest threshold whose
+    in-control ARL is at least arl0."""
+    p1 = _commensurate(p0, p1)
+    unit, t, w, toward_on_success = _steps(CusumDesign(direction, p0, p1, 0.0))
+    pi = p0 if toward_on_success else 1 - p0
+    # Wald's approximation ARL0 ~ e^h / I0 gives the scale; the chain gives the answer.
+    info = p0 * math.log(p0 / p1) + (1 - p0) * math.log((1 - p0) / (1 - p1))
+    guess = t + w + 1 + math.ceil(max(math.log(arl0 * info), 1.0) / unit)
+    if _frequent_unit_step(t, w, pi):
+        rows = 2 * guess
+        while True:
+            y, from_bottom = _recursion(t, w, pi, rows)
+            hs = np.arange(t + w + 1, rows + 1)
+            enough = np.nonzero(_recursion_arl(y, from_bottom, hs) >= arl0)[0]
+            if enough.size:
+                return CusumDesign(direction, p0, p1, float(hs[enough[0]] - 0.5) * unit)
+            rows *= 2
+    h = _smallest(lambda h: _dense_arl(t, w, pi, h), arl0, guess)
+    return CusumDesign(direction, p0, p1, (h - 0.5) * unit)
+
+
+def _smallest(arl_at, target: float, guess: int) -> int:
+    """The smallest H with arl_at(H) >= target, for an increasing, roughly exponential
+    arl_at: bracket, then interpolate on log ARL (falling back to halving)."""
+    lo, hi = 0, guess
+    values = {}
+
+    def log_arl(h: int) -> float:
+        if h not in values:
+            values[h] = math.log(arl_at(h))
+        return values[h]
+
+    while log_arl(hi) < math.log(target):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        if lo == 0:
+            mid = hi // 2
+        else:
+            frac = (math.log(target) - log_arl(lo)) / (log_arl(hi) - log_arl(lo))
+            mid = min(hi - 1, max(lo + 1, round(lo + frac * (hi - lo))))
+        if log_arl(mid) >= math.log(target):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _commensurate(p0: float, p1: float) -> float:
+    """The p1 nearest the nominal one whose two log-likelihood steps have a ratio R/F with
+    F <= LATTICE and R >= LATTICE (found by bisection on the log-odds)."""
+
+    def a_over_b(q: float) -> float:
+        return abs(math.log(q / p0)) / abs(math.log((1 - q) / (1 - p0)))
+
+    r = a_over_b(p1)
+    big = max(r, 1 / r)
+    f = math.ceil(LATTICE / big)
+    goal = round(big * f) / f
+    goal = goal if r >= 1 else 1 / goal
+    lo, hi = (_logit(p0), 30.0) if p1 > p0 else (-30.0, _logit(p0))
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if a_over_b(_expit(mid)) > goal:  # a/b falls as p1 rises, on either side of p0
+            lo = mid
+        else:
+            hi = mid
+    return _expit((lo + hi) / 2)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+@lru_cache(maxsize=1024)
+def bank_for(p0: float, false_alarms_per_event: float) -> DetectorBank:
+    """The bank of two-sided Bernoulli CUSUMs for baseline rate p0, each design's threshold
+    calibrated on its exact Markov chain so that the bank raises at most
+    `false_alarms_per_event` false alarms per event: each design's in-control ARL is at least
+    1 / (its share of that budget), and the bank's rate is at most the sum of theirs."""
+    if not 0 < false_alarms_per_event < 1:
+        raise ValueError("false_alarms_per_event must be in (0, 1)")
+    clamped = min(max(p0, P_MIN), P_MAX)
+    # A rate already at 1 cannot rise, nor one at 0 fall.
+    chosen = [
+        (direction, odds, share)
+        for direction, odds, share in DESIGNS
+        if (direction == "up" and p0 < P_MAX) or (direction == "down" and p0 > P_MIN)
+    ]
+    total = sum(share for _, _, share in chosen)
+    designs = tuple(
+        _calibrate(
+            direction,
+            clamped,
+            _expit(_logit(clamped) + math.log(odds)),
+            total / (share * false_alarms_per_event),
+        )
+        for direction, odds, share in chosen
+    )
+    return DetectorBank(p0=clamped, false_alarms_per_event=false_alarms_per_event, designs=designs)
+
+
+def bank_start(bank: DetectorBank) -> list[dict]:
+    return [{"s": 0.0, "zero_at": None} for _ in bank.designs]
+
+
+def bank_update(
+    bank: DetectorBank, state: list[dict], x: int, n: int, at: float
+) -> tuple[list[dict], int | None]:
+    """Feed one bucket (x successes in n events, observed at `at`). Returns the new state and
+    the index of the first design at or over its threshold, or None.
+
+    zero_at is the last time the statistic was 0: the change-point estimate of a CUSUM is
+    the moment it last left zero.
+    """
+    new, fired = [], None
+    for i, (design, old) in enumerate(zip(bank.designs, state, strict=True)):
+        s = old["s"] + design.llr(x, n)
+        if s <= 1e-9 * design.threshold:  # rounding noise around the reflecting barrier
+            new.append({"s": 0.0, "zero_at": at})
+            continue
+        new.append({"s": s, "zero_at": old["zero_at"]})
+        if fired is None and s >= design.threshold:
+            fired = i
+    return new, fired
+
+
+def expected_delay(bank: DetectorBank, p: float) -> float:
+    """Expected detection delay in events of the bank when the rate moves to p and stays.
+
+    Approximation: the smallest zero-start ARL of its designs. The designs race, so the bank
+    is a little faster; a statistic that is not at zero when the change comes is faster too.
+    """
+    return min(arl(design, p) for design in bank.designs)
+
+
+def band(p0: float, n: int, z: float = 3.0) -> tuple[float, float]:
+    """Where a share over n events stays while the rate is p0 (normal approximation)."""
+    if n <= 0:
+        return 0.0, 1.0
+    half = z * math.sqrt(p0 * (1 - p0) / n)
+    return max(0.0, p0 - half), min(1.0, p0 + half)
+
+
+# --- Distribution tests --------------------------------------------------------------------
+
+
+def _shares(counts: dict[str, int], keys: list[str]) -> np.ndarray:
+    values = np.array([counts.get(k, 0) for k in keys], dtype=float)
+    total = values.sum()
+    return values / total if total else values
+
+
+def psi(expected: dict[str, int], actual: dict[str, int]) -> float:
+    """Population stability index; an empty bin counts as a share of PSI_EPSILON."""
+    keys = sorted(set(expected) | set(actual))
+    e = np.maximum(_shares(expected, keys), PSI_EPSILON)
+    a = np.maximum(_shares(actual, keys), PSI_EPSILON)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def js_divergence(p: dict[str, int], q: dict[str, int]) -> float:
+    """Jensen-Shannon divergence in bits, between 0 (same) and 1 (disjoint)."""
+    keys = sorted(set(p) | set(q))
+    ps, qs = _shares(p, keys), _shares(q, keys)
+    m = (ps + qs) / 2
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return min(1.0, max(0.0, (kl(ps) + kl(qs)) / 2))
+
+
+def chi2_sf(x: float, dof: int) -> float:
+    """P(X >= x) for a chi-square variable with `dof` degrees of freedom."""
+    if x <= 0:
+        return 1.0
+    return _gamma_q(dof / 2, x / 2)
+
+
+def _gamma_q(a: float, x: float) -> float:
+    """The regularized upper incomplete gamma Q(a, x): a series below a + 1, a continued
+    fraction (modified Lentz) above, as in Numerical Recipes."""
+    log_prefix = -x + a * math.log(x) - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1 / a
+        ap = a
+        for _ in range(10_000):
+            ap += 1
+            term *= x / ap
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1 - total * math.exp(log_prefix))
+    tiny = 1e-300
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return min(1.0, math.exp(log_prefix) * h)
+
+
+def chi_square(expected: dict[str, int], actual: dict[str, int]) -> tuple[float, int, float]:
+    """Chi-square test of homogeneity of two count vectors (baseline against current):
+    statistic, degrees of freedom, p-value. Categories empty in both are left out."""
+    keys = [k for k in sorted(set(expected) | set(actual)) if expected.get(k) or actual.get(k)]
+    if len(keys) < 2:
+        return 0.0, 0, 1.0
+    table = np.array([[expected.get(k, 0) for k in keys], [actual.get(k, 0) for k in keys]], float)
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    if not rows.all():
+        return 0.0, 0, 1.0
+    fitted = np.outer(rows, cols) / table.sum()
+    statistic = float(np.sum((table - fitted) ** 2 / fitted))
+    dof = len(keys) - 1
+    return statistic, dof, chi2_sf(statistic, dof)
+
+
+def ks_binned(
+    expected: dict[str, int], actual: dict[str, int], order: list[str]
+) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov on binned data: the largest gap between the two
+    cumulative shares over the bins in `order`, and its asymptotic p-value. Binning hides
+    within-bin differences, so the statistic can only be smaller than on raw values."""
+    e = np.array([expected.get(k, 0) for k in order], dtype=float)
+    a = np.array([actual.get(k, 0) for k in order], dtype=float)
+    n1, n2 = e.sum(), a.sum()
+    if not n1 or not n2:
+        return 0.0, 1.0
+    statistic = float(np.max(np.abs(np.cumsum(e) / n1 - np.cumsum(a) / n2)))
+    ne = n1 * n2 / (n1 + n2)
+    lam = (math.sqrt(ne) + 0.12 + 0.11 / math.sqrt(ne)) * statistic
+    return statistic, _kolmogorov_q(lam)
+
+
+def _kolmogorov_q(lam: float) -> float:
+    if lam < 0.2:
+        return 1.0
+    total = sum((-1) ** (j - 1) * math.exp(-2 * j * j * lam * lam) for j in range(1, 101))
+    return min(1.0, max(0.0, 2 * total))
+
+
+@dataclass(frozen=True)
+class ShapeVerdict:
+    fired: bool
+    test: str
+    statistic: float  # PSI, the size of the shift
+    threshold: float  # PSI at which a significant shift fires
+    p_value: float | None  # of the significance test (chi-square or KS)
+    detail: str
+
+
+def shape_shift(
+    kind: str,
+    baseline: dict[str, int],
+    current: dict[str, int],
+    order: list[str] | None = None,
+    min_events: int = 200,
+    alpha: float = 1e-6,
+) -> ShapeVerdict:
+    """Has the shape of a distribution moved? Fires when the shift is both significant
+    (chi-square for categories, KS for numeric bins, p < alpha) and large (PSI >= 0.2), so
+    that a tiny but significant shift on huge traffic does not page anyone."""
+    if kind not in ("categorical", "numeric"):
+        raise ValueError(f"unknown kind {kind!r}")
+    test = "chi-square + PSI" if kind == "categorical" else "KS + PSI"
+    total = sum(current.values())
+    if total < min_events:
+        return ShapeVerdict(
+            False, test, 0.0, PSI_SHIFT, None, f"waiting for {min_events} events ({total} so far)"
+        )
+    size = psi(baseline, current)
+    if kind == "categorical":
+        statistic, dof, p_value = chi_square(baseline, current)
+        significance = f"chi-square {statistic:.1f} ({dof} dof), p = {p_value:.2g}"
+    else:
+        bins = order or list(dict.fromkeys([*baseline, *current]))
+        statistic, p_value = ks_binned(baseline, current, bins)
+        significance = f"KS {statistic:.3f}, p = {p_value:.2g}"
+    fired = p_value < alpha and size >= PSI_SHIFT
+    detail = f"{significance} (fires below {alpha:g}); PSI {size:.3f} (fires at {PSI_SHIFT})"
+    return ShapeVerdict(fired, test, size, PSI_SHIFT, p_value, detail)

@@ -1,0 +1,208 @@
+"""Checking a batch of events against the contract (PRODUCT.md section 5), fast.
+
+A batch may hold 5,000 events, so this is plain code over dicts rather than a serializer
+per field: every event is checked, every problem is reported with its index and field, and
+a batch with any problem is refused whole.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+MAX_EVENTS = 5000
+MAX_TEXT = 100_000
+MAX_ACTIONS = 100
+SURFACES = ("model", "prompt", "retrieval", "config")
+FIELDS = {"id", "ts", "input", "output", "refused", "versions", "actions", "subject"}
+OUTPUT_FIELDS = {"label", "score", "text"}
+# A sender's clock may run a little fast; an event from much further ahead is a bug.
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+class BatchTooLarge(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class Checked:
+    """One valid event, normalised."""
+
+    client_id: str
+    ts: datetime
+    input: dict
+    input_json: str
+    label: str
+    score: float | None
+    text: str
+    refused: bool
+    versions: dict
+    actions: list
+    actions_json: str
+    subject: str
+
+
+def events_check(payload, now: datetime | None = None) -> tuple[list[Checked], list[dict]]:
+    """(the checked events, the problems). Problems are `{"index", "field", "message"}`;
+    the index is None for a problem with the batch itself."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        return [], [_problem(None, "events", 'Send {"events": [...]}, a list of events.')]
+    raw = payload["events"]
+    if len(raw) > MAX_EVENTS:
+        raise BatchTooLarge(f"At most {MAX_EVENTS} events per request; this one has {len(raw)}.")
+    if not raw:
+        return [], [_problem(None, "events", "The list of events is empty.")]
+    latest = (now or datetime.now(UTC)) + FUTURE_SLACK
+    checked, problems = [], []
+    for index, event in enumerate(raw):
+        found = _check(index, event, latest, problems)
+        if found is not None:
+            checked.append(found)
+    return checked, problems
+
+
+def _problem(index, field: str, message: str) -> dict:
+    return {"index": index, "field": field, "message": message}
+
+
+def _text(value, limit: int) -> bool:
+    return isinstance(value, str) and len(value) <= limit
+
+
+def _check(index: int, event, latest: datetime, problems: list) -> Checked | None:
+    if not isinstance(event, dict):
+        problems.append(_problem(index, "", "Each event is an object."))
+        return None
+    before = len(problems)
+    unknown = event.keys() - FIELDS
+    if unknown:
+        problems.append(_problem(index, sorted(unknown)[0], "Not a field of an event."))
+    client_id = event.get("id")
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 100:
+        problems.append(
+            _problem(index, "id", "A string of 1 to 100 characters, unique per system.")
+        )
+    ts = _timestamp(event.get("ts"))
+    if ts is None:
+        problems.append(
+            _problem(index, "ts", "An RFC 3339 time with its offset, e.g. 2026-11-28T14:32:05Z.")
+        )
+    elif ts > latest:
+        problems.append(_problem(index, "ts", "More than 5 minutes in the future."))
+    data = event.get("input", {})
+    data_json = ""
+    if not isinstance(data, dict):
+        problems.append(_problem(index, "input", "An object of input features."))
+    else:
+        data_json = json.dumps(data, separators=(",", ":"))
+        if "\\u0000" in data_json:
+            problems.append(_problem(index, "input", "Contains a NUL character."))
+    output = event.get("output", {})
+    label, score, text = "", None, ""
+    if not isinstance(output, dict):
+        problems.append(_problem(index, "output", "An object with label, score and text."))
+    else:
+        if output.keys() - OUTPUT_FIELDS:
+            field = sorted(output.keys() - OUTPUT_FIELDS)[0]
+            problems.append(_problem(index, f"output.{field}", "Not a field of an output."))
+        label = output.get("label", "")
+        if label is None:
+            label = ""
+        if not _text(label, 100):
+            problems.append(_problem(index, "output.label", "A string of at most 100 characters."))
+        score = output.get("score")
+        if score is not None and (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+        ):
+            problems.append(_problem(index, "output.score", "A finite number."))
+        text = output.get("text", "")
+        if text is None:
+            text = ""
+        if not _text(text, MAX_TEXT):
+            problems.append(
+                _problem(index, "output.text", f"A string of at most {MAX_TEXT} characters.")
+            )
+    refused = event.get("refused", False)
+    if not isinstance(refused, bool):
+        problems.append(_problem(index, "refused", "true or false."))
+    versions = event.get("versions", {})
+    if not isinstance(versions, dict):
+        problems.append(
+            _problem(index, "versions", "An object naming the version of each surface.")
+        )
+    else:
+        for surface, ref in versions.items():
+            if surface not in SURFACES:
+                problems.append(
+                    _problem(index, f"versions.{surface}", f"Not a surface: {', '.join(SURFACES)}.")
+                )
+            elif isinstance(ref, bool) or not isinstance(ref, str | int) or len(str(ref)) > 100:
+                problems.append(
+                    _problem(
+                        index,
+                        f"versions.{surface}",
+                        'A version reference: 13, "v13" or a model version id.',
+                    )
+                )
+    actions = event.get("actions", [])
+    if not isinstance(actions, list) or len(actions) > MAX_ACTIONS:
+        problems.append(_problem(index, "actions", f"A list of at most {MAX_ACTIONS} actions."))
+    else:
+        for n, action in enumerate(actions):
+            if (
+                not isinstance(action, dict)
+                or not _text(action.get("type"), 64)
+                or not action.get("type")
+            ):
+                problems.append(
+                    _problem(index, f"actions.{n}.type", "Each action has a type (a string).")
+                )
+            elif not _text(action.get("subject", ""), 200):
+                problems.append(
+                    _problem(index, f"actions.{n}.subject", "A string of at most 200 characters.")
+                )
+    subject = event.get("subject", "")
+    if subject is None:
+        subject = ""
+    if not _text(subject, 200):
+        problems.append(_problem(index, "subject", "A string of at most 200 characters."))
+    if len(problems) > before:
+        return None
+    actions = [{"type": a["type"], "subject": a.get("subject", "")} for a in actions]
+    actions_json = json.dumps(actions, separators=(",", ":"))
+    # PostgreSQL stores no NUL character in text or JSON: refuse it here, not with a 500.
+    for field, value in (("id", client_id), ("output.label", label), ("output.text", text)):
+        if "\x00" in value:
+            problems.append(_problem(index, field, "Contains a NUL character."))
+    if "\x00" in subject:
+        problems.append(_problem(index, "subject", "Contains a NUL character."))
+    if "\\u0000" in actions_json:
+        problems.append(_problem(index, "actions", "Contains a NUL character."))
+    if len(problems) > before:
+        return None
+    return Checked(
+        client_id=client_id,
+        ts=ts,
+        input=data,
+        input_json=data_json,
+        label=label,
+        score=None if score is None else float(score),
+        text=text,
+        refused=refused,
+        versions={surface: str(ref) for surface, ref in versions.items()},
+        actions=actions,
+        actions_json=actions_json,
+        subject=subject,
+    )
+
+
+def _timestamp(value) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None

@@ -1,0 +1,180 @@
+"""A simulated AI system in production: it reports its outputs to Failsafe as a real one
+would, obeys its runtime mode and serves its active versions through the SDK.
+
+`make run` keeps one going for the demo: the refund classifier, whose fraud share is 2%
+except while a bad version is active (by default the seed's prompt v2, the change behind
+INC-2). Roll that version back from the incident page and watch the share return.
+"""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from failsafe_client import Failsafe
+
+from monitoring import simulator
+from monitoring.models import Event
+from monitoring.services import events_ingest
+from rollbacks.bundle import bundle_entry_for
+from rollbacks.models import ActiveVersion
+from systems.models import AISystem, SystemToken
+from systems.services import token_issue
+
+TOKEN_NAME = "simulated AI system"  # noqa: S105 (a label, not a secret)
+SCOPES = ["mode:read", "bundle:read", "events:write"]
+BATCH = 5000
+
+
+def _active_refs(slug: str) -> dict[str, str]:
+    """The version number of each surface the system serves now, as events report it."""
+    bundle = json.loads(bundle_entry_for(slug)["body"])
+    return {surface: str(v["version"]) for surface, v in bundle.get("surfaces", {}).items() if v}
+
+
+class Command(BaseCommand):
+    help = "Run a simulated AI system that reports its events (the demo's live traffic)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--system", default="refund-classifier")
+        parser.add_argument("--kind", default=None, help="refund-classifier or support-reply")
+        parser.add_argument(
+            "--scenario", default="fraud-spike", choices=sorted(simulator.SCENARIOS)
+        )
+        parser.add_argument(
+            "--bad",
+            default="prompt:2",
+            help="surface:version that serves the scenario's failure while it is active",
+        )
+        parser.add_argument("--rate", type=float, default=5.0, help="events per second")
+        parser.add_argument("--backfill-hours", type=float, default=6.0)
+        parser.add_argument("--backfill-rate", type=float, default=1.0, help="events per second")
+        parser.add_argument("--url", default=None, help="Failsafe's address (default: ours)")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--duration", type=float, default=0, help="seconds (0: forever)")
+
+    def handle(self, *args, system, kind, scenario, bad, rate, url, seed, duration, **options):
+        try:
+            target = AISystem.objects.get(slug=system)
+        except AISystem.DoesNotExist:
+            raise CommandError(f"No system {system}: run `manage.py seed_demo` first.") from None
+        kind = kind or (system if system in simulator.KINDS else simulator.REFUND)
+        bad_surface, _, bad_number = bad.partition(":")
+        sim = simulator.Simulator(kind, seed=seed, versions={}, scenario=scenario, shift_at=0)
+        self._backfill(
+            target,
+            sim,
+            options["backfill_rate"],
+            options["backfill_hours"],
+            bad_surface,
+            bad_number,
+        )
+        url = url or settings.FAILSAFE_BASE_URL
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        state = Path(settings.VAR_DIR) / f"simulate-{system}"
+        token = self._token(target)
+        with Failsafe(
+            url, token, cache_dir=state, client_id=f"sim-{system}", system=system
+        ) as failsafe:
+            failsafe.on_change(self._announce)
+            failsafe.watch(system, wait=True)
+            self.stdout.write(
+                f"Simulated {kind} sending {rate:g} events/s to {url}; "
+                f"“{sim.scenario.title}” happens while {bad_surface} v{bad_number} is active."
+            )
+            self._run(failsafe, system, sim, rate, duration, bad_surface, bad_number)
+
+    def _run(self, failsafe, system, sim, rate, duration, bad_surface, bad_number):
+        started = last = time.time()
+        owed = 0.0
+        shifted_before = None
+        while not duration or time.time() - started < duration:
+            time.sleep(0.2)
+            now = time.time()
+            owed += (now - last) * rate
+            last = now
+            count, owed = int(owed), owed - int(owed)
+            refs = self._refs(failsafe, system)
+            shifted = refs.get(bad_surface) == bad_number
+            if shifted != shifted_before:
+                shifted_before = shifted
+                self.stdout.write(
+                    f"Serving {', '.join(f'{s} v{n}' for s, n in sorted(refs.items()))}: "
+                    + (sim.scenario.title.lower() if shifted else "behaving normally")
+                )
+            if failsafe.mode(system) != "ai" or not count:
+                continue  # the model is not answering: nothing of its to report
+            for event in self._events(sim, now - count / rate, count, rate, refs, shifted):
+                failsafe.record(event)
+
+    @staticmethod
+    def _refs(failsafe, system) -> dict[str, str]:
+        bundle = failsafe.bundle(system) or {}
+        return {s: str(v["version"]) for s, v in bundle.get("surfaces", {}).items() if v}
+
+    @staticmethod
+    def _events(sim, start, count, rate, refs, shifted):
+        sim.shift_at = 0 if shifted else None
+        events = sim.events(start, count, rate)
+        for event in events:
+            event["versions"] = dict(refs)
+        return events
+
+    def _backfill(self, target, sim, rate, hours, bad_surface, bad_number):
+        """Hours of history before now, so monitors have a baseline at once: steady, except
+        since the bad version was deployed, if it is active."""
+        if hours <= 0:
+            return
+        end = datetime.now(UTC)
+        if Event.objects.filter(system=target, ts__gte=end - timedelta(hours=1)).exists():
+            return
+        refs = _active_refs(target.slug)
+        start = end - timedelta(hours=hours)
+        bad_since = end
+        if refs.get(bad_surface) == bad_number:
+            bad_since = max(
+                ActiveVersion.objects.get(system=target, surface=bad_surface).deployment.at, start
+            )
+        steady = {**refs, bad_surface: str(max(int(bad_number) - 1, 1))}
+        self.stdout.write(f"Backfilling {hours:g} hours of history for {target.slug}…")
+        for since, until, versions, shifted in (
+            (start, bad_since, steady, False),
+            (bad_since, end, refs, True),
+        ):
+            count = int((until - since).total_seconds() * rate)
+            at = since.timestamp()
+            while count > 0:
+                n = min(BATCH, count)
+                events = self._events(sim, at, n, rate, versions, shifted)
+                events_ingest(system=target, payload={"events": events})
+                at += n / rate
+                count -= n
+
+    def _token(self, target) -> str:
+        """The simulator keeps its raw token in var/ (a real service keeps it in a secret)."""
+        saved = Path(settings.VAR_DIR) / f"simulate-{target.slug}.token"
+        if saved.exists():
+            raw = saved.read_text().strip()
+            if SystemToken.objects.filter(
+                token_hash=SystemToken.hash(raw), revoked_at=None, system=target
+            ).exists():
+                return raw
+        _, raw = token_issue(actor=None, system=target, name=TOKEN_NAME, scopes=SCOPES)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(raw)
+        saved.chmod(0o600)
+        return raw
+
+    def _announce(self, slug, mode, revision):
+        what = {
+            "ai": "the model answers again",
+            "degraded": "rules answer instead of the model: no account holds",
+            "human": "claims go to the support team",
+            "off": "kill switch: the model is off, nothing it produces reaches anyone",
+        }[mode]
+        self.stdout.write(
+            self.style.WARNING(f"*** {slug} is now {mode.upper()} (r{revision}): {what}")
+        )

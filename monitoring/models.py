@@ -1,0 +1,185 @@
+"""Events as the AI systems report them, their rollups, the monitors that watch them, alerts."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Event(models.Model):
+    """One production inference. Written only by `services.events_ingest`, never updated."""
+
+    id = models.BigAutoField(primary_key=True)
+    system = models.ForeignKey(
+        "systems.AISystem", on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    # The sender's own id: a resent batch is recognised by it and stored once.
+    client_id = models.CharField(max_length=100)
+    ts = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    input = models.JSONField(default=dict)
+    label = models.CharField(max_length=100, blank=True)
+    score = models.FloatField(null=True)
+    text = models.TextField(blank=True)
+    refused = models.BooleanField(default=False)
+    # What the sender said served it, and what Failsafe's registry resolved that to:
+    # {"prompt": 13} (a version number) or {"prompt": null} when no version matches.
+    versions = models.JSONField(default=dict)
+    served = models.JSONField(default=dict)
+    actions = models.JSONField(default=list)
+    subject = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "client_id"], name="event_unique_client_id")
+        ]
+        indexes = [models.Index(fields=["system", "ts"], name="event_system_ts")]
+
+    def __str__(self):
+        return f"{self.client_id} at {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class Rollup(models.Model):
+    """How many events of one system, in one short time bucket, showed one thing.
+
+    `signal` names what was counted (`events`, `label`, `refused`, `length`, `score`,
+    `action`, `pattern:<monitor>`, `input:<feature>`), `key` which value (a label, a
+    histogram bin, an action type), `served` the versions that served them
+    (`model:4|prompt:13|…`). Ingestion adds to these in the same transaction that stores
+    the events, so monitors read counts and never scan raw events.
+    """
+
+    system = models.ForeignKey(
+        "systems.AISystem", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    bucket = models.DateTimeField()
+    signal = models.CharField(max_length=80)
+    key = models.CharField(max_length=100, blank=True)
+    served = models.CharField(max_length=200, blank=True)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "signal", "bucket", "key", "served"], name="rollup_unique_cell"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.signal}={self.key}: {self.n} at {self.bucket:%H:%M:%S}"
+
+
+class Monitor(models.Model):
+    """A signal of one system compared with its baseline, and the detector that watches it."""
+
+    class Kind(models.TextChoices):
+        CATEGORY_SHARE = "category_share", "Output category share"
+        REFUSAL_RATE = "refusal_rate", "Refusal rate"
+        PATTERN = "pattern", "Pattern frequency in output text"
+        ACTION_RATE = "action_rate", "Downstream action rate"
+        NUMERIC = "numeric", "Numeric output distribution"
+        INPUT_FEATURE = "input_feature", "Input feature distribution"
+
+    class Status(models.TextChoices):
+        LEARNING = "learning", "learning its baseline"
+        OK = "ok", "within baseline"
+        FIRING = "firing", "firing"
+
+    # Kinds watched by the sequential detector (a share per event); the others are shapes.
+    RATE_KINDS = {Kind.CATEGORY_SHARE, Kind.REFUSAL_RATE, Kind.PATTERN, Kind.ACTION_RATE}
+
+    system = models.ForeignKey(
+        "systems.AISystem", on_delete=models.CASCADE, related_name="monitors"
+    )
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # What is watched, by kind: a label, a regex, an action type, "length"/"score", a feature.
+    target = models.CharField(max_length=300, blank=True)
+    # Input features only: is it a category or a number?
+    numeric = models.BooleanField(default=False)
+    # The baseline: the previous `baseline_days`, or a pinned period when both ends are set.
+    baseline_days = models.PositiveSmallIntegerField(default=7)
+    baseline_start = models.DateTimeField(null=True, blank=True)
+    baseline_end = models.DateTimeField(null=True, blank=True)
+    # The smallest shift worth a page, as a factor of the baseline rate (2.0: it doubles).
+    min_shift = models.FloatField(default=2.0)
+    # Shapes: the window compared with the baseline.
+    window_minutes = models.PositiveSmallIntegerField(default=10)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Kept by the evaluation: the baseline counts, the calibrated detector, its statistics,
+    # and the last bucket it has seen (claimed with a conditional UPDATE).
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.LEARNING)
+    baseline = models.JSONField(default=dict)
+    baseline_at = models.DateTimeField(null=True, blank=True)
+    detector = models.JSONField(default=dict)
+    state = models.JSONField(default=list)
+    evaluated_through = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["system_id", "name"]
+
+    def __str__(self):
+        return f"{self.system.slug}: {self.name}"
+
+    @property
+    def audit_label(self) -> str:
+        """Who acted when the monitor opens an incident."""
+        return f"monitor “{self.name}”"
+
+    @property
+    def is_rate(self) -> bool:
+        return self.kind in self.RATE_KINDS
+
+    @property
+    def signal(self) -> tuple[str, str]:
+        """(rollup signal, key) counted as a success for rate monitors; the histogram's
+        signal for shape monitors (key empty: every key)."""
+        return {
+            self.Kind.CATEGORY_SHARE: ("label", self.target),
+            self.Kind.REFUSAL_RATE: ("refused", ""),
+            self.Kind.PATTERN: (f"pattern:{self.pk}", ""),
+            self.Kind.ACTION_RATE: ("action", self.target),
+            self.Kind.NUMERIC: (self.target, ""),
+            self.Kind.INPUT_FEATURE: (f"input:{self.target}", ""),
+        }[self.kind]
+
+
+class Alert(models.Model):
+    """A monitor firing. One open alert per monitor; it resolves when the signal returns."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts")
+    system = models.ForeignKey("systems.AISystem", on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(
+        "incidents.Incident",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alerts",
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(default=timezone.now)
+    onset_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # Baseline vs current, the test and its threshold, the false-alarm rate it was set for.
+    evidence = models.JSONField(default=dict)
+    summary = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["monitor"], condition=Q(status="open"), name="alert_one_open_per_monitor"
+            )
+        ]
+
+    def __str__(self):
+        return self.summary

@@ -1,0 +1,123 @@
+"""What ingestion counts for the monitors: per short time bucket, per served versions.
+
+Pure: given checked events, it returns the increments; `services.events_ingest` adds them
+to `Rollup` rows in the transaction that stores the events.
+"""
+
+import itertools
+import math
+import re
+from collections import Counter
+from datetime import UTC, datetime
+
+from monitoring.ingest import SURFACES
+
+LENGTH_EDGES = (0, 20, 50, 100, 200, 400, 800, 1600, 3200)
+LENGTH_BINS = (
+    *(f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(LENGTH_EDGES)),
+    f"{LENGTH_EDGES[-1]}+",
+)
+SCORE_BINS = ("<0", *(f"{n / 10:.1f}" for n in range(10)), ">1")
+
+
+def bucket_of(ts: datetime, width: int) -> datetime:
+    epoch = ts.timestamp()
+    return datetime.fromtimestamp(epoch - epoch % width, UTC)
+
+
+def length_bin(chars: int) -> str:
+    for n, edge in enumerate(LENGTH_EDGES[1:]):
+        if chars < edge:
+            return LENGTH_BINS[n]
+    return LENGTH_BINS[-1]
+
+
+def score_bin(score: float) -> str:
+    if score < 0:
+        return "<0"
+    if score > 1:
+        return ">1"
+    return SCORE_BINS[1 + min(int(score * 10), 9)]
+
+
+def number_bin(value: float) -> str:
+    """Powers of two either side of zero: input features come in every scale."""
+    if not math.isfinite(value):
+        return "nan"
+    if abs(value) < 1:
+        return "0"
+    sign = "-" if value < 0 else ""
+    return f"{sign}2^{int(math.log2(abs(value)))}"
+
+
+def bin_order(signal: str, keys) -> list[str]:
+    """The bins of a numeric signal from low to high (a KS test needs their order)."""
+    if signal == "length":
+        return [b for b in LENGTH_BINS if b in keys]
+    if signal == "score":
+        return [b for b in SCORE_BINS if b in keys]
+
+    def value(key: str) -> float:
+        if key in ("0", "nan"):
+            return 0.0
+        sign = -1 if key.startswith("-") else 1
+        return sign * 2.0 ** int(key.lstrip("-")[2:])
+
+    return sorted(keys, key=value)
+
+
+def served_key(served: dict, refs: dict) -> str:
+    """`model:4|prompt:13`: the registry's numbers, or `?` and the event's own reference
+    where the registry knows no such version (`prompt:?v99`)."""
+    return "|".join(
+        f"{surface}:{'?' + str(refs[surface])[:30] if served[surface] is None else served[surface]}"
+        for surface in SURFACES
+        if surface in served
+    )
+
+
+def served_split(key: str) -> dict[str, str]:
+    return dict(part.split(":", 1) for part in key.split("|") if part)
+
+
+def count(
+    events,
+    served: list[dict],
+    width: int,
+    patterns: dict[int, re.Pattern] | None = None,
+    inputs: dict[str, bool] | None = None,
+) -> Counter:
+    """(bucket, signal, key, served) → events, for checked `events` and what served each.
+
+    `patterns` maps a pattern monitor's id to its regex; `inputs` an input feature to
+    whether it is numeric. Only what a monitor watches is counted for those two."""
+    totals: Counter = Counter()
+    patterns = patterns or {}
+    inputs = inputs or {}
+    for event, versions in zip(events, served, strict=True):
+        bucket = bucket_of(event.ts, width)
+        where = served_key(versions, event.versions)
+        totals[bucket, "events", "", where] += 1
+        if event.label:
+            totals[bucket, "label", event.label, where] += 1
+        if event.refused:
+            totals[bucket, "refused", "", where] += 1
+        if event.text:
+            totals[bucket, "length", length_bin(len(event.text)), where] += 1
+        if event.score is not None:
+            totals[bucket, "score", score_bin(event.score), where] += 1
+        for action in event.actions:
+            totals[bucket, "action", action["type"], where] += 1
+        for monitor_id, pattern in patterns.items():
+            if event.text and pattern.search(event.text):
+                totals[bucket, f"pattern:{monitor_id}", "", where] += 1
+        for feature, numeric in inputs.items():
+            if feature not in event.input:
+                continue
+            value = event.input[feature]
+            if numeric:
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    totals[bucket, f"input:{feature}", number_bin(float(value)), where] += 1
+            else:
+                totals[bucket, f"input:{feature}", str(value)[:100], where] += 1
+    return totals

@@ -1,0 +1,610 @@
+"""Writes of monitoring: ingesting events, configuring monitors, evaluating them, alerts."""
+
+import json
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from core.permissions import require
+from core.services import actor_of, audit_record, snapshot
+from incidents.models import Incident, TimelineEntry
+from incidents.services import incident_declare, timeline_record
+from monitoring import detectors, ingest, rollups, selectors
+from monitoring.models import Alert, Event, Monitor, Rollup
+from rollbacks.selectors import version_refs
+
+
+class IngestError(Exception):
+    """A batch refused whole; `problems` are `{"index", "field", "message"}`."""
+
+    def __init__(self, problems: list[dict]):
+        super().__init__(problems[0]["message"])
+        self.problems = problems
+
+
+def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
+    """Store a batch of events exactly once and add them to the rollups, in one transaction.
+
+    A batch with any invalid event stores nothing. An event whose id the system already
+    sent (in this batch or an earlier one) is counted as a duplicate, not stored again:
+    that is what lets a sender retry after a lost reply."""
+    checked, problems = ingest.events_check(payload, now)
+    if problems:
+        raise IngestError(problems)
+    unique = list({event.client_id: event for event in reversed(checked)}.values())[::-1]
+    refs = version_refs(system)
+    served = [_resolve(event.versions, refs) for event in unique]
+    patterns, inputs = _watched(system)
+    received_at = now or datetime.now(UTC)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            stored = _store_copy(system, unique, served, received_at)
+        else:
+            stored = _store_orm(system, unique, served, received_at)
+        new = [(event, versions) for event, versions in zip(unique, served, strict=True)]
+        new = [pair for pair in new if pair[0].client_id in stored]
+        totals = rollups.count(
+            [event for event, _ in new],
+            [versions for _, versions in new],
+            settings.FAILSAFE_ROLLUP_SECONDS,
+            patterns,
+            inputs,
+        )
+        _rollups_add(system, totals)
+    return {"accepted": len(new), "duplicates": len(checked) - len(new)}
+
+
+def _resolve(versions: dict, refs: dict) -> dict:
+    """The registry's version number for each reference the event gave (None: unknown)."""
+    return {surface: refs[surface].get(ref) for surface, ref in versions.items()}
+
+
+def _watched(system) -> tuple[dict[int, re.Pattern], dict[str, bool]]:
+    """What only some monitors need counted: their regexes and input features."""
+    patterns, inputs = {}, {}
+    for pk, kind, target, numeric in Monitor.objects.filter(
+        system=system, enabled=True, kind__in=[Monitor.Kind.PATTERN, Monitor.Kind.INPUT_FEATURE]
+    ).values_list("pk", "kind", "target", "numeric"):
+        if kind == Monitor.Kind.PATTERN:
+            patterns[pk] = re.compile(target)
+        else:
+            inputs[target] = numeric
+    return patterns, inputs
+
+
+EVENT_COLUMNS = (
+    "client_id, ts, received_at, input, label, score, text, refused, versions, served, "
+    "actions, subject"
+)
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _store_copy(system, events, served, received_at) -> set[str]:
+    """PostgreSQL: COPY the batch into a temporary table, then move the new ones over.
+
+    `ON CONFLICT DO NOTHING` makes a concurrent or repeated send of the same id store it
+    once; `RETURNING` says which ids were new, so only those reach the rollups."""
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
+            "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
+            "label text, score double precision, text text, refused boolean, "
+            "versions jsonb, served jsonb, actions jsonb, subject text"
+            ") ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
+            for event, versions in zip(events, served, strict=True):
+                copy.write_row(
+                    (
+                        event.client_id,
+                        event.ts,
+                        received_at,
+                        event.input_json,
+                        event.label,
+                        event.score,
+                        event.text,
+                        event.refused,
+                        _json(event.versions),
+                        _json(versions),
+                        event.actions_json,
+                        event.subject,
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO monitoring_event (system_id, {EVENT_COLUMNS}) "  # noqa: S608 (constants)
+            f"SELECT %s, {EVENT_COLUMNS} FROM incoming_event "
+            "ON CONFLICT (system_id, client_id) DO NOTHING RETURNING client_id",
+            [system.pk],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _store_orm(system, events, served, received_at) -> set[str]:
+    """SQLite (the demo): one writer at a time, so look first, then insert the rest."""
+    ids = [event.client_id for event in events]
+    known = set(
+        Event.objects.filter(system=system, client_id__in=ids).values_list("client_id", flat=True)
+    )
+    Event.objects.bulk_create(
+        Event(
+            system=system,
+            client_id=event.client_id,
+            ts=event.ts,
+            received_at=received_at,
+            input=event.input,
+            label=event.label,
+            score=event.score,
+            text=event.text,
+            refused=event.refused,
+            versions=event.versions,
+            served=versions,
+            actions=event.actions,
+            subject=event.subject,
+        )
+        for event, versions in zip(events, served, strict=True)
+        if event.client_id not in known
+    )
+    return set(ids) - known
+
+
+def _rollups_add(system, totals) -> None:
+    """Add the batch's counts to the rollup cells, in one statement.
+
+    Cells are sorted so concurrent batches lock shared cells in the same order (no
+    deadlock)."""
+    if not totals:
+        return
+    cells = sorted(totals.items(), key=lambda item: (item[0][1], item[0][0], item[0][2:]))
+    conflict = (
+        "ON CONFLICT (system_id, signal, bucket, key, served) "
+        "DO UPDATE SET n = monitoring_rollup.n + EXCLUDED.n"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n) "  # noqa: S608
+                "SELECT %s, * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], "
+                f"%s::text[], %s::bigint[]) {conflict}",
+                [
+                    system.pk,
+                    [cell[0] for cell, _ in cells],
+                    [cell[1] for cell, _ in cells],
+                    [cell[2] for cell, _ in cells],
+                    [cell[3] for cell, _ in cells],
+                    [n for _, n in cells],
+                ],
+            )
+        else:
+            cursor.executemany(
+                "INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n) "  # noqa: S608
+                f"VALUES (%s, %s, %s, %s, %s, %s) {conflict}",
+                [
+                    (system.pk, connection.ops.adapt_datetimefield_value(cell[0]), *cell[1:], n)
+                    for cell, n in cells
+                ],
+            )
+
+
+# --- Monitors ---------------------------------------------------------------------------
+
+MONITOR_FIELDS = [
+    "name",
+    "kind",
+    "target",
+    "numeric",
+    "baseline_days",
+    "baseline_start",
+    "baseline_end",
+    "min_shift",
+    "window_minutes",
+    "enabled",
+]
+
+
+class MonitorError(Exception):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def _monitor_check(system, fields: dict) -> None:
+    kind = fields["kind"]
+    target = (fields.get("target") or "").strip()
+    fields["target"] = target
+    if not fields.get("name", "").strip():
+        raise MonitorError("Give the monitor a name people will recognise in an alert.", "name")
+    if kind not in Monitor.Kind.values:
+        raise MonitorError(f"One of {', '.join(Monitor.Kind.values)}.", "kind")
+    if kind == Monitor.Kind.CATEGORY_SHARE and not target:
+        raise MonitorError("Which output label's share to watch, e.g. fraud.", "target")
+    if kind == Monitor.Kind.ACTION_RATE and not system.action_types.filter(name=target).exists():
+        names = ", ".join(system.action_types.values_list("name", flat=True)) or "none yet"
+        raise MonitorError(f"An action type of this system's catalog ({names}).", "target")
+    if kind == Monitor.Kind.PATTERN:
+        try:
+            re.compile(target)
+        except re.error as error:
+            raise MonitorError(f"Not a regular expression: {error}.", "target") from None
+        if not target:
+            raise MonitorError("The pattern to count in output text.", "target")
+    if kind == Monitor.Kind.NUMERIC and target not in ("length", "score"):
+        raise MonitorError("length (of the output text) or score.", "target")
+    if kind == Monitor.Kind.INPUT_FEATURE and not re.fullmatch(r"[\w.-]{1,100}", target):
+        raise MonitorError("The input feature's name, as events send it.", "target")
+    start, end = fields.get("baseline_start"), fields.get("baseline_end")
+    if bool(start) != bool(end):
+        raise MonitorError("A pinned baseline needs both its start and its end.", "baseline_end")
+    if start and end and start >= end:
+        raise MonitorError("The baseline must end after it starts.", "baseline_end")
+    if fields.get("min_shift", 2.0) <= 1.0:
+        raise MonitorError("A factor above 1: 2 means the rate doubles (or halves).", "min_shift")
+
+
+@transaction.atomic
+def monitor_create(*, actor, system, **fields) -> Monitor:
+    require(actor, "monitor.manage", system)
+    fields = {k: v for k, v in fields.items() if k in MONITOR_FIELDS}
+    _monitor_check(system, fields)
+    monitor = Monitor.objects.create(system=system, created_by=actor_of(actor)[0], **fields)
+    audit_record(
+        actor=actor,
+        verb="monitor.create",
+        target=monitor,
+        after=snapshot(monitor, MONITOR_FIELDS),
+    )
+    return monitor
+
+
+@transaction.atomic
+def monitor_update(*, actor, monitor: Monitor, **changes) -> Monitor:
+    """Change what a monitor watches; its baseline and detector are computed afresh."""
+    monitor = Monitor.objects.select_for_update().get(pk=monitor.pk)
+    require(actor, "monitor.manage", monitor.system)
+    before = snapshot(monitor, MONITOR_FIELDS)
+    fields = {f: getattr(monitor, f) for f in MONITOR_FIELDS}
+    fields |= {k: v for k, v in changes.items() if k in MONITOR_FIELDS}
+    _monitor_check(monitor.system, fields)
+    for field, value in fields.items():
+        setattr(monitor, field, value)
+    monitor.baseline, monitor.baseline_at, monitor.detector, monitor.state = {}, None, {}, []
+    monitor.status = Monitor.Status.LEARNING
+    monitor.save()
+    audit_record(
+        actor=actor,
+        verb="monitor.update",
+        target=monitor,
+        before=before,
+        after=snapshot(monitor, MONITOR_FIELDS),
+    )
+    return monitor
+
+
+# --- Evaluation ---------------------------------------------------------------------------
+
+# A baseline with fewer events than this cannot be trusted to set a threshold.
+MIN_BASELINE_EVENTS = 500
+BASELINE_REFRESH = timedelta(hours=1)
+LEARNING_REFRESH = timedelta(minutes=1)
+MIN_CURRENT_EVENTS = 200
+
+
+def monitors_evaluate(now: datetime | None = None) -> dict:
+    """Run every enabled monitor over the rollup buckets completed since it last ran.
+
+    Called by beat every few seconds. Each monitor's progress (`evaluated_through`) is
+    claimed with a conditional UPDATE, so two evaluations running at once count each
+    bucket once and raise one alert."""
+    now = now or timezone.now()
+    width = settings.FAILSAFE_ROLLUP_SECONDS
+    through = rollups.bucket_of(
+        now - timedelta(seconds=settings.FAILSAFE_EVALUATION_LAG_SECONDS), width
+    )
+    summary = {"monitors": 0, "alerts": 0, "resolved": 0}
+    by_system: dict = defaultdict(list)
+    for monitor in Monitor.objects.filter(enabled=True).select_related("system"):
+        by_system[monitor.system_id].append(monitor)
+    for monitors in by_system.values():
+        rows = _new_buckets(monitors, through)
+        budget = _false_alarms_per_event(monitors)
+        for monitor in monitors:
+            summary["monitors"] += 1
+            outcome = _evaluate(monitor, rows, through, now, budget)
+            summary["alerts"] += outcome == "raised"
+            summary["resolved"] += outcome == "resolved"
+    return summary
+
+
+def _new_buckets(monitors, through) -> dict:
+    """(signal, key) → {bucket: events} for the rate monitors of one system, one query."""
+    rate = [m for m in monitors if m.is_rate and m.evaluated_through]
+    if not rate:
+        return {}
+    since = min(m.evaluated_through for m in rate)
+    wanted = {"events"} | {m.signal[0] for m in rate}
+    rows: dict = defaultdict(lambda: defaultdict(int))
+    for bucket, signal, key, n in (
+        Rollup.objects.filter(
+            system_id=rate[0].system_id, bucket__gte=since, bucket__lt=through, signal__in=wanted
+        )
+        .values_list("bucket", "signal", "key")
+        .annotate(total=Sum("n"))
+        .values_list("bucket", "signal", "key", "total")
+    ):
+        rows[signal, key if signal != "events" else ""][bucket] += n
+    return rows
+
+
+def _false_alarms_per_event(monitors) -> float:
+    """The system's "false pages a month", per event, split across its monitors."""
+    system = monitors[0].system
+    per_day = max((selectors.events_per_day(m) for m in monitors), default=0.0)
+    return detectors.false_alarms_per_event(
+        system.false_pages_per_month, max(per_day, 1.0), len(monitors)
+    )
+
+
+def _baseline(monitor: Monitor, now: datetime) -> dict:
+    since, until = selectors.baseline_window(monitor, now)
+    first = (
+        Rollup.objects.filter(system=monitor.system, signal="events", bucket__gte=since)
+        .order_by("bucket")
+        .values_list("bucket", flat=True)
+        .first()
+    )
+    n, found = selectors.observed(monitor, since, until)
+    days = ((until - max(since, first)).total_seconds() / 86400) if first else 0.0
+    return {"n": n, "counts": found, "days": days, "since": since.isoformat()}
+
+
+def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
+    claimed_through = monitor.evaluated_through
+    firing = monitor.status == Monitor.Status.FIRING
+    # A monitor still learning looks again every minute, so new traffic counts soon.
+    learning = monitor.status == Monitor.Status.LEARNING
+    refresh = LEARNING_REFRESH if learning else BASELINE_REFRESH
+    if not firing and (monitor.baseline_at is None or now - monitor.baseline_at >= refresh):
+        monitor.baseline, monitor.baseline_at = _baseline(monitor, now), now
+        monitor.detector = {}
+    if monitor.baseline.get("n", 0) < MIN_BASELINE_EVENTS:
+        monitor.status = Monitor.Status.LEARNING
+        return _save(monitor, claimed_through, through, None)
+    if monitor.is_rate:
+        p0 = selectors.rate_of(monitor)
+        if not monitor.detector or monitor.detector.get("false_alarms_per_event") != budget:
+            monitor.detector = detectors.bank_for(p0, budget).to_json()
+            monitor.state = []
+        bank = detectors.DetectorBank.from_json(monitor.detector)
+        if not monitor.state:
+            monitor.state = detectors.bank_start(bank)
+        fired = None
+        if claimed_through is not None:
+            signal, key = monitor.signal
+            events = rows.get(("events", ""), {})
+            hits = rows.get((signal, key), {})
+            for bucket in sorted(b for b in events if b >= claimed_through):
+                state, design = detectors.bank_update(
+                    bank, monitor.state, hits.get(bucket, 0), events[bucket], bucket.timestamp()
+                )
+                monitor.state = state
+                if design is not None and fired is None and not firing:
+                    fired = _rate_evidence(monitor, bank, design, bucket, now)
+                    monitor.state = detectors.bank_start(bank)
+    else:
+        fired = None if firing else _shape_evidence(monitor, through)
+    if fired is not None:
+        monitor.status = Monitor.Status.FIRING
+    elif not firing:
+        monitor.status = Monitor.Status.OK
+    return _save(monitor, claimed_through, through, fired, now)
+
+
+def _rate_evidence(monitor, bank, design: int, bucket, now) -> dict:
+    chosen = bank.designs[design]
+    zero_at = monitor.state[design].get("zero_at")
+    onset = datetime.fromtimestamp(zero_at, UTC) if zero_at else bucket
+    # The current rate since the onset; when that is too few events to say, the last few
+    # minutes (a rate from a handful of events would overstate it).
+    n, found = selectors.observed(monitor, onset, now)
+    if n < MIN_CURRENT_EVENTS:
+        n, found = selectors.observed(monitor, min(onset, now - selectors.RETURN_WINDOW), now)
+    current = found["x"] / n if n else None
+    return {
+        "kind": "rate",
+        "baseline": bank.p0,
+        "current": current,
+        "current_events": n,
+        "direction": chosen.direction,
+        "design": chosen.p1,
+        "statistic": monitor.state[design]["s"],
+        "threshold": chosen.threshold,
+        "false_alarms_per_event": bank.false_alarms_per_event,
+        "onset": onset.isoformat(),
+    }
+
+
+def _shape_evidence(monitor, through) -> dict | None:
+    since = through - timedelta(minutes=monitor.window_minutes)
+    _, current = selectors.observed(monitor, since, through)
+    signal = monitor.signal[0]
+    order = None
+    numeric = monitor.kind == Monitor.Kind.NUMERIC or monitor.numeric
+    if numeric:
+        order = rollups.bin_order(signal, set(current) | set(monitor.baseline["counts"]))
+    verdict = detectors.shape_shift(
+        "numeric" if numeric else "categorical", monitor.baseline["counts"], current, order
+    )
+    if not verdict.fired:
+        return None
+    return {
+        "kind": "shape",
+        "baseline": selectors.baseline_value(monitor),
+        "current": selectors.value_of(monitor, sum(current.values()), current),
+        "current_events": sum(current.values()),
+        "test": verdict.test,
+        "statistic": verdict.statistic,
+        "threshold": verdict.threshold,
+        "p_value": verdict.p_value,
+        "detail": verdict.detail,
+        "onset": since.isoformat(),
+    }
+
+
+def _save(monitor, claimed_through, through, fired, now=None) -> str:
+    """Claim the buckets (conditional UPDATE on the old `evaluated_through`), then raise or
+    resolve in the same transaction. Losing the claim means another run did this work."""
+    with transaction.atomic():
+        claimed = Monitor.objects.filter(pk=monitor.pk, evaluated_through=claimed_through).update(
+            evaluated_through=through,
+            status=monitor.status,
+            baseline=monitor.baseline,
+            baseline_at=monitor.baseline_at,
+            detector=monitor.detector,
+            state=monitor.state,
+        )
+        if not claimed:
+            return "lost"
+        monitor.evaluated_through = through
+        if fired is not None:
+            return "raised" if alert_raise(monitor=monitor, evidence=fired, now=now) else ""
+        firing = monitor.status == Monitor.Status.FIRING
+        if firing and now is not None and selectors.back_in_band(monitor, through):
+            alert_resolve(monitor=monitor, now=now)
+            return "resolved"
+    return ""
+
+
+# --- Alerts -----------------------------------------------------------------------------
+
+
+def _percent_or_number(monitor: Monitor, value) -> str:
+    if value is None:
+        return "no data"
+    if monitor.is_rate or not (monitor.kind == Monitor.Kind.NUMERIC or monitor.numeric):
+        return f"{value:.1%}"
+    return f"{value:,.0f}"
+
+
+def alert_summary(monitor: Monitor, evidence: dict) -> str:
+    """One line a responder reads first: what moved, from what, to what."""
+    now = _percent_or_number(monitor, evidence.get("current"))
+    was = _percent_or_number(monitor, evidence.get("baseline"))
+    if evidence["kind"] == "rate":
+        how = "rose" if evidence["direction"] == "up" else "fell"
+        return f"{monitor.name} {how} to {now} against a baseline of {was}"
+    return (
+        f"{monitor.name} changed shape ({evidence['test']} {evidence['statistic']:.2f}): "
+        f"{now} against a baseline of {was}"
+    )
+
+
+@transaction.atomic
+def alert_raise(*, monitor: Monitor, evidence: dict, now: datetime | None = None):
+    """Open an alert (one per monitor at a time) and bring it to an incident: the system's
+    open one, or a new SEV3 opened by the alert."""
+    now = now or timezone.now()
+    if Alert.objects.filter(monitor=monitor, status=Alert.Status.OPEN).exists():
+        return None
+    system = monitor.system
+    onset = min(datetime.fromisoformat(evidence["onset"]), now)
+    summary = alert_summary(monitor, evidence)
+    alert = Alert.objects.create(
+        monitor=monitor,
+        system=system,
+        opened_at=now,
+        onset_at=onset,
+        evidence=evidence,
+        summary=summary[:300],
+    )
+    incident = (
+        Incident.objects.filter(systems=system)
+        .exclude(status__in=[Incident.Status.RESOLVED, Incident.Status.CLOSED])
+        .order_by("declared_at")
+        .first()
+    )
+    if incident is None:
+        incident = incident_declare(
+            actor=monitor,
+            title=f"{monitor.name} shifted on {system.name}"[:200],
+            systems=[system],
+            summary=summary,
+            harm=Incident.Harm.ANOMALOUS,
+            irreversible_actions=_irreversible_fired(system, onset, now),
+            source=Incident.Source.ALERT,
+            onset_at=onset,
+            detected_at=now,
+            declared_at=now,
+        )
+    alert.incident = incident
+    alert.save(update_fields=["incident"])
+    audit_record(
+        actor=monitor,
+        verb="alert.raise",
+        target=alert,
+        after={"summary": summary, "incident": incident.number, "evidence": evidence},
+    )
+    timeline_record(
+        incident=incident,
+        kind=TimelineEntry.Kind.ALERT,
+        actor=monitor,
+        at=now,
+        text=f"Alert: {summary}. Estimated onset {onset:%H:%M:%S} UTC.",
+        data={"alert": alert.pk, "monitor": monitor.pk},
+    )
+    return alert
+
+
+def _irreversible_fired(system, since, until) -> bool:
+    """Did actions that cannot be undone fire since the onset? (The severity question.)"""
+    irreversible = list(system.action_types.filter(reversible=False).values_list("name", flat=True))
+    return (
+        bool(irreversible)
+        and Rollup.objects.filter(
+            system=system,
+            signal="action",
+            key__in=irreversible,
+            bucket__gte=since,
+            bucket__lte=until,
+        ).exists()
+    )
+
+
+@transaction.atomic
+def alert_resolve(*, monitor: Monitor, now: datetime | None = None):
+    """The signal is back within its baseline band: close the alert, re-arm the monitor."""
+    now = now or timezone.now()
+    alert = (
+        Alert.objects.select_for_update().filter(monitor=monitor, status=Alert.Status.OPEN).first()
+    )
+    Monitor.objects.filter(pk=monitor.pk).update(status=Monitor.Status.OK, state=[])
+    monitor.status, monitor.state = Monitor.Status.OK, []
+    if alert is None:
+        return None
+    alert.status, alert.resolved_at = Alert.Status.RESOLVED, now
+    alert.save(update_fields=["status", "resolved_at"])
+    audit_record(
+        actor=monitor,
+        verb="alert.resolve",
+        target=alert,
+        before={"status": "open"},
+        after={"status": "resolved"},
+        reason="The signal returned within its baseline band.",
+    )
+    if alert.incident_id:
+        timeline_record(
+            incident=alert.incident,
+            kind=TimelineEntry.Kind.ALERT,
+            actor=monitor,
+            at=now,
+            text=f"Resolved: {monitor.name} is back within its baseline band.",
+            data={"alert": alert.pk, "monitor": monitor.pk, "resolved": True},
+        )
+    return alert

@@ -1,0 +1,415 @@
+"""Realistic traffic for two simulated AI systems, with named failure scenarios.
+
+Pure Python, no Django: `manage.py simulate`, the demo and the benchmarks feed its events to
+the events API (or straight to ingestion). A `Simulator` is seeded, so the same calls give
+the same events.
+
+- refund-classifier routes refund claims: about 90% "approve" (the refund is issued), 8%
+  "review", 2% "fraud" (the account is held).
+- support-reply drafts answers to customers: varied answers of a few sentences (200 to 900
+  characters), about 3% refused, some escalated; an answer is emailed.
+
+A scenario starts at `shift_at`. Those caused by a change (a model update, a prompt edit, a
+retrieval degradation) are served by a new version of one surface, so the shift is confined
+to that version, as it is in production; a ramped one is a gradual rollout of that version.
+An input drift changes no version: the world changed, not the system.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from bisect import bisect
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import accumulate
+from typing import Any
+
+REFUND = "refund-classifier"
+SUPPORT = "support-reply"
+KINDS = (REFUND, SUPPORT)
+
+# What each system's downstream actions are, for its action catalog.
+ACTION_CATALOG: dict[str, dict[str, dict[str, bool]]] = {
+    REFUND: {
+        "refund_issue": {"reversible": False, "user_visible": True},
+        "account_hold": {"reversible": False, "user_visible": True},
+    },
+    SUPPORT: {"send_reply": {"reversible": False, "user_visible": True}},
+}
+
+HOUR = 3600.0
+SUBJECTS = 5000  # customers per system: distinct-subject counts mean something
+
+# refund-classifier
+FRAUD_SHARE = 0.02
+REVIEW_SHARE = 0.08
+COUNTRIES = {"US": 40, "GB": 15, "DE": 12, "FR": 10, "CA": 8, "NL": 5, "ES": 5, "IT": 5}
+DRIFTED_COUNTRIES = {"US": 25, "GB": 10, "DE": 8, "FR": 7, "BR": 20, "IN": 15, "MX": 10, "CA": 5}
+CHANNELS = {"web": 55, "app": 35, "phone": 10}
+# Amounts are log-normal (median about 40); fraud claims run larger. A drift doubles them.
+AMOUNT_MU = 3.7
+AMOUNT_SIGMA = 0.9
+FRAUD_AMOUNT_MU = 4.5
+DRIFTED_AMOUNT_SHIFT = 0.7
+REASONS = {
+    "approve": (
+        "Within the refund policy.",
+        "Item returned and received.",
+        "Low amount, long-standing customer.",
+        "Delivery confirmed missing by the carrier.",
+        "Duplicate charge.",
+    ),
+    "review": (
+        "Amount above the automatic limit.",
+        "Second refund this month.",
+        "Item not yet returned.",
+        "Payment method changed recently.",
+    ),
+    "fraud": (
+        "Several refunds to new cards this week.",
+        "Shipping address linked to chargebacks.",
+        "Account created hours before the claim.",
+        "Refund requested to a different card than the purchase.",
+    ),
+}
+
+# support-reply
+REFUSAL_SHARE = 0.03
+ESCALATION_SHARE = 0.05
+REFUSAL_TEXT = "I can't help with that."
+TOPICS = {"billing": 30, "shipping": 25, "returns": 20, "account": 15, "technical": 10}
+REPLY_CHANNELS = {"chat": 60, "email": 40}
+# Answer lengths (characters) are triangular between these, before whole sentences.
+ANSWER_LOW, ANSWER_MODE, ANSWER_HIGH = 180.0, 380.0, 780.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named failure. `surface` is the surface whose next version serves the shifted
+    events (None when no change of Failsafe's is to blame); `ramp` the seconds over which
+    the shifted part grows from none to all of the traffic (0: at once)."""
+
+    name: str
+    title: str
+    description: str
+    kind: str | None = None  # the kind of system it happens to; None: either
+    surface: str | None = None
+    ramp: float = 0.0
+    fraud_share: float | None = None
+    refusal_factor: float = 1.0
+    length_factor: float = 1.0
+    input_drift: bool = False
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario("none", "Steady traffic", "Nothing goes wrong."),
+        Scenario(
+            "fraud-spike",
+            "Model update over-flags fraud",
+            "A new model version routes 9% of refund claims to fraud instead of 2%, from the "
+            "moment it is deployed; each flag holds a customer's account.",
+            kind=REFUND,
+            surface="model",
+            fraud_share=0.09,
+        ),
+        Scenario(
+            "fraud-ramp",
+            "Model rollout over-flags fraud, gradually",
+            "The same over-flagging model, rolled out to all traffic over an hour: the "
+            "fraud share climbs from 2% to 9%.",
+            kind=REFUND,
+            surface="model",
+            ramp=HOUR,
+            fraud_share=0.09,
+        ),
+        Scenario(
+            "fraud-vanishes",
+            "Model update stops flagging fraud",
+            "A new model version never answers fraud: fraudulent refunds are issued.",
+            kind=REFUND,
+            surface="model",
+            fraud_share=0.0,
+        ),
+        Scenario(
+            "refusal-surge",
+            "Prompt edit doubles refusals",
+            "A prompt edit makes the support assistant refuse twice as often (6% instead of "
+            "3%), answering customers with a flat refusal.",
+            kind=SUPPORT,
+            surface="prompt",
+            refusal_factor=2.0,
+        ),
+        Scenario(
+            "short-answers",
+            "Retrieval degradation shortens answers",
+            "A new retrieval index finds less context: answers lose more than half their "
+            "length, and their substance.",
+            kind=SUPPORT,
+            surface="retrieval",
+            length_factor=0.45,
+        ),
+        Scenario(
+            "input-drift",
+            "Refund claims drift",
+            "Over an hour, refund amounts double and claims arrive from a new mix of "
+            "countries. No version changed.",
+            kind=REFUND,
+            ramp=HOUR,
+            input_drift=True,
+        ),
+    )
+}
+
+
+def next_ref(ref: str | None) -> str:
+    """The version ref after `ref`: "3" -> "4", "v13" -> "v14",
+    "model-2024-08-06" -> "model-2024-08-07"; anything else gets "-next"."""
+    if not ref:
+        return "1"
+    match = re.fullmatch(r"(.*?)(\d+)", ref)
+    if match is None:
+        return f"{ref}-next"
+    digits = match.group(2)
+    return match.group(1) + str(int(digits) + 1).zfill(len(digits))
+
+
+class _Weighted:
+    """A fixed categorical distribution, sampled with one uniform draw."""
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        self.values = list(weights)
+        total = sum(weights.values())
+        self.cumulative = [c / total for c in accumulate(weights.values())]
+
+    def pick(self, u: float) -> str:
+        return self.values[min(bisect(self.cumulative, u), len(self.values) - 1)]
+
+
+def _sentences() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Greetings, body sentences and closings for support answers, from a small
+    vocabulary (built once, from a fixed seed: the same in every process)."""
+    things = (
+        "order",
+        "refund",
+        "subscription",
+        "invoice",
+        "delivery",
+        "account",
+        "password reset",
+        "exchange",
+        "payment",
+        "warranty claim",
+    )
+    templates = (
+        "I've checked your {t} and everything on our side looks correct.",
+        "Your {t} was updated {w}, so the change should be visible now.",
+        "You can manage your {t} from the Account page, under Settings.",
+        "If the {t} still shows as pending {w}, please reply to this message.",
+        "I've added a note to your {t} so the team can see what happened.",
+        "The {t} was processed {w} and you will receive a confirmation email.",
+        "Some {t} changes take up to three business days to appear.",
+        "I understand how frustrating a delayed {t} can be.",
+        "To keep your {t} secure, we never ask for your full card number.",
+        "Our records show one {t} linked to this email address.",
+        "I've resent the details of your {t} to the address on file.",
+        "Please keep the reference of your {t} handy if you contact us again.",
+    )
+    when = ("this morning", "yesterday", "earlier today", "on Monday", "last week")
+    rng = random.Random(7)  # noqa: S311 - text, not secrets
+    body = [template.format(t=t, w=rng.choice(when)) for template in templates for t in things]
+    rng.shuffle(body)
+    greetings = (
+        "Thanks for getting in touch.",
+        "Thank you for your message.",
+        "Hi, and thanks for reaching out.",
+        "Thanks for your patience while I looked into this.",
+    )
+    closings = (
+        "Let me know if there is anything else I can do.",
+        "Have a good day.",
+        "I hope this helps.",
+        "Kind regards, the support team.",
+    )
+    return greetings, tuple(body), closings
+
+
+GREETINGS, BODY, CLOSINGS = _sentences()
+
+
+class Simulator:
+    """Events of one simulated system. `versions` are the refs served before the shift,
+    e.g. {"model": "3", "prompt": "13", "retrieval": "7"}; after `shift_at` (epoch
+    seconds) the scenario applies, served by `shifted_versions`. `shifted_version`
+    overrides the next ref of the scenario's surface."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        seed: int,
+        versions: dict[str, str],
+        scenario: str = "none",
+        shift_at: float | None = None,
+        shifted_version: str | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+        self.kind = kind
+        self.seed = seed
+        self.scenario = SCENARIOS[scenario]
+        if self.scenario.kind not in (None, kind):
+            raise ValueError(f"the scenario {scenario} happens to a {self.scenario.kind}")
+        self.shift_at = shift_at
+        self.versions = dict(versions)
+        self.shifted_versions = dict(versions)
+        surface = self.scenario.surface
+        if surface is not None:
+            self.shifted_versions[surface] = shifted_version or next_ref(versions.get(surface))
+        self._rng = random.Random(f"{kind}/{seed}")  # noqa: S311 - simulation, not secrets
+        self._n = 0
+        prefix = "cus" if kind == REFUND else "usr"
+        self._subjects = [f"{prefix}_{i:05d}" for i in range(SUBJECTS)]
+        self._countries = _Weighted(COUNTRIES)
+        self._drifted_countries = _Weighted(DRIFTED_COUNTRIES)
+        self._channels = _Weighted(CHANNELS if kind == REFUND else REPLY_CHANNELS)
+        self._topics = _Weighted(TOPICS)
+
+    def events(self, start: float, count: int, rate: float) -> list[dict[str, Any]]:
+        """`count` events, `rate` per second from epoch second `start`, as the events API
+        takes them. Ids run on across calls: f"{kind}-{seed}-{n}"."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        make = self._refund if self.kind == REFUND else self._reply
+        random_ = self._rng.random
+        shift_at = self.shift_at
+        ramp = self.scenario.ramp
+        out = []
+        for i in range(count):
+            t = start + i / rate
+            shifted = False
+            if shift_at is not None and t >= shift_at:
+                progress = 1.0 if ramp <= 0 else (t - shift_at) / ramp
+                shifted = progress >= 1.0 or random_() < progress
+            event = make(shifted)
+            event["id"] = f"{self.kind}-{self.seed}-{self._n}"
+            event["ts"] = _rfc3339(t)
+            self._n += 1
+            out.append(event)
+        return out
+
+    def _refund(self, shifted: bool) -> dict[str, Any]:
+        rng = self._rng
+        u = rng.random()
+        scenario = self.scenario
+        fraud = FRAUD_SHARE
+        if shifted and scenario.fraud_share is not None:
+            fraud = scenario.fraud_share
+        if u < fraud:
+            label, score = "fraud", 0.75 + 0.24 * rng.random()
+        elif u < fraud + REVIEW_SHARE:
+            label, score = "review", 0.35 + 0.35 * rng.random()
+        else:
+            label, score = "approve", 0.01 + 0.3 * rng.random() ** 2
+        drift = shifted and scenario.input_drift
+        mu = FRAUD_AMOUNT_MU if label == "fraud" else AMOUNT_MU
+        if drift:
+            mu += DRIFTED_AMOUNT_SHIFT
+        countries = self._drifted_countries if drift else self._countries
+        subject = self._subjects[int(rng.random() * SUBJECTS)]
+        reasons = REASONS[label]
+        if label == "fraud":
+            actions = [{"type": "account_hold", "subject": subject}]
+        elif label == "approve":
+            actions = [{"type": "refund_issue", "subject": subject}]
+        else:
+            actions = []
+        return {
+            "input": {
+                "amount": round(rng.lognormvariate(mu, AMOUNT_SIGMA), 2),
+                "country": countries.pick(rng.random()),
+                "channel": self._channels.pick(rng.random()),
+            },
+            "output": {
+                "label": label,
+                "score": round(score, 4),
+                "text": reasons[int(rng.random() * len(reasons))],
+            },
+            "refused": False,
+            "versions": dict(self.shifted_versions if shifted else self.versions),
+            "actions": actions,
+            "subject": subject,
+        }
+
+    def _reply(self, shifted: bool) -> dict[str, Any]:
+        rng = self._rng
+        scenario = self.scenario
+        refusal = REFUSAL_SHARE * (scenario.refusal_factor if shifted else 1.0)
+        subject = self._subjects[int(rng.random() * SUBJECTS)]
+        u = rng.random()
+        actions: list[dict[str, str]] = []
+        if u < refusal:
+            label, score, text = "refused", 0.05 + 0.2 * rng.random(), REFUSAL_TEXT
+        elif u < refusal + ESCALATION_SHARE:
+            label, score = "escalated", 0.2 + 0.3 * rng.random()
+            reference = f"SR-{rng.randrange(10**6):06d}"
+            text = (
+                "Thanks for your message. I've passed your question to a specialist, who "
+                f"will reply within one business day. Your reference is {reference}."
+            )
+        else:
+            label, score = "answered", 0.55 + 0.44 * rng.random()
+            length = rng.triangular(ANSWER_LOW, ANSWER_HIGH, ANSWER_MODE)
+            if shifted:
+                length *= scenario.length_factor
+            text = self._answer(length)
+            actions = [{"type": "send_reply", "subject": subject}]
+        return {
+            "input": {
+                "topic": self._topics.pick(rng.random()),
+                "channel": self._channels.pick(rng.random()),
+                "message_chars": int(rng.lognormvariate(5.0, 0.6)),
+            },
+            "output": {"label": label, "score": round(score, 4), "text": text},
+            "refused": label == "refused",
+            "versions": dict(self.shifted_versions if shifted else self.versions),
+            "actions": actions,
+            "subject": subject,
+        }
+
+    def _answer(self, length: float) -> str:
+        """Whole sentences until about `length` characters: a greeting, the body, and a
+        closing when there is room for one."""
+        random_ = self._rng.random
+        parts = [GREETINGS[int(random_() * len(GREETINGS))]]
+        size = len(parts[0])
+        closing = CLOSINGS[int(random_() * len(CLOSINGS))]
+        while size < length - len(closing):
+            sentence = BODY[int(random_() * len(BODY))]
+            parts.append(sentence)
+            size += len(sentence) + 1
+        if size < length:
+            parts.append(closing)
+        return " ".join(parts)
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def _rfc3339(t: float) -> str:
+    """`t` (epoch seconds) as RFC 3339 in UTC with microseconds. The date part is cached
+    per second: formatting a datetime for each of 100,000 events would be most of the cost."""
+    global _second  # a one-entry cache; the tuple is read and replaced whole
+    whole = int(t // 1)
+    micros = round((t - whole) * 1_000_000)
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
+    second, text = _second
+    if second != whole:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (whole, text)
+    return f"{text}.{micros:06d}+00:00"
