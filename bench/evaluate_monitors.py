@@ -111,11 +111,13 @@ def prepare(count: int):
         systems.append(system)
     ids = [s.pk for s in systems]
     started = time.perf_counter()
-    Monitor.objects.filter(system_id__in=ids).delete()
+    # Every bench system of a previous run, also of a run with more systems than this one.
+    every = list(AISystem.objects.filter(slug__startswith=PREFIX).values_list("pk", flat=True))
+    Monitor.objects.filter(system_id__in=every).delete()
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM monitoring_event WHERE system_id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM monitoring_event WHERE system_id = ANY(%s)", [every])
         deleted = cursor.rowcount
-        cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = ANY(%s)", [every])
     if deleted:
         vacuum()
         print(
@@ -124,15 +126,23 @@ def prepare(count: int):
     for system in systems:
         for name, kind, target in MONITORS:
             monitor_create(actor=owner, system=system, name=name, kind=kind, target=target)
+    others = Monitor.objects.filter(enabled=True).exclude(system_id__in=ids).count()
+    check(
+        others == 0,
+        f"{others} other enabled monitors in the bench database would be evaluated too",
+    )
     return systems, ids
 
 
 def vacuum() -> None:
+    """What autovacuum would have done by now, then a checkpoint, so that the timed runs do
+    not share the disk with the flushing of the bulk writes."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE monitoring_event")
         cursor.execute("VACUUM ANALYZE monitoring_rollup")
+        cursor.execute("CHECKPOINT")
 
 
 # --- Traffic, written with SQL -------------------------------------------------------------
@@ -295,27 +305,87 @@ class Queries:
             self.seconds += time.perf_counter() - started
 
 
+PHASES = [  # (module, function, what it is); timed around every call
+    ("services", "_new_buckets", "new buckets of the rate monitors (1 query per system)"),
+    ("services", "_baseline", "baselines over the 7-day window (cold: 3 queries per monitor)"),
+    ("detectors", "bank_for", "detector calibration (cold only; cached per process)"),
+    ("services", "_shape_evidence", "shape monitors' 10-min window + test (2 queries each)"),
+    ("services", "_save", "claim and save each monitor (1 UPDATE + 1 commit each)"),
+]
+
+
+class Phases:
+    """Wall time spent in the functions of PHASES during a run (patched for the run only)."""
+
+    def __init__(self):
+        from monitoring import detectors, services
+
+        self.modules = {"services": services, "detectors": detectors}
+        self.seconds = dict.fromkeys((name for _, name, _ in PHASES), 0.0)
+
+    def __enter__(self):
+        self.saved = []
+        for module, name, _ in PHASES:
+            target = self.modules[module]
+            original = getattr(target, name)
+            self.saved.append((target, name, original))
+            setattr(target, name, self._timed(name, original))
+        return self
+
+    def __exit__(self, *exc):
+        for target, name, original in self.saved:
+            setattr(target, name, original)
+
+    def _timed(self, name, original):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+
+        return wrapper
+
+
 def evaluate(now: datetime, profile: bool = False) -> dict:
+    """One `monitors_evaluate(now)`: wall and CPU time, queries, phases (and a profile)."""
     from django.db import connection
 
     from monitoring.services import monitors_evaluate
 
     queries = Queries()
     profiler = cProfile.Profile() if profile else None
-    with connection.execute_wrapper(queries):
-        started = time.perf_counter()
+    with connection.execute_wrapper(queries), Phases() as phases:
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         summary = monitors_evaluate(now=now)
         if profiler:
             profiler.disable()
-        seconds = time.perf_counter() - started
-    result = {**summary, "seconds": seconds, "queries": queries.count, "sql": queries.seconds}
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    result = {
+        **summary,
+        "seconds": seconds,
+        "cpu": cpu,
+        "queries": queries.count,
+        "sql": queries.seconds,
+        "phases": phases.seconds,
+    }
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumtime").print_stats(14)
+        pstats.Stats(profiler, stream=out).sort_stats("cumtime").print_stats(16)
         result["profile"] = out.getvalue()
     return result
+
+
+def show_phases(result: dict) -> None:
+    rest = result["seconds"]
+    for _, name, what in PHASES:
+        took = result["phases"][name]
+        rest -= took
+        if took >= 0.0005:
+            print(f"    {what:72} {took:6.3f} s")
+    print(f"    {'the rest (loading monitors, the detectors updates, Python)':72} {rest:6.3f} s")
 
 
 def reset_monitors(ids: list[int]) -> None:
@@ -367,27 +437,32 @@ def measure(label: str, ids: list[int], clock: list[float], runs: int, lag: floa
     cold = evaluate(now)
     print(
         f"{label}, cold run (every baseline computed, every detector calibrated): "
-        f"{cold['seconds']:.2f} s, {cold['queries']} queries ({cold['sql']:.2f} s in SQL), "
-        f"{cold['monitors']} monitors, {cold['alerts']} alerts; statuses {statuses(ids)}"
+        f"{cold['seconds']:.2f} s (this process's CPU {cold['cpu']:.2f} s), {cold['queries']} "
+        f"queries ({cold['sql']:.2f} s in SQL), {cold['monitors']} monitors, {cold['alerts']} "
+        f"alerts; statuses {statuses(ids)}; where it went:"
     )
+    show_phases(cold)
     steady = []
-    for run in range(runs):
+    for run in range(runs + 1):  # the last one profiled, outside the figure
         add_traffic(ids, t0, g, g + STEP_SECONDS * RATE)
         g += STEP_SECONDS * RATE
         now = datetime.fromtimestamp(t0 + g / RATE + lag, UTC)
-        steady.append(evaluate(now, profile=run == runs - 1))
+        steady.append(evaluate(now, profile=run == runs))
     clock[1] = g
+    profiled = steady.pop()
     times = [r["seconds"] for r in steady]
     median = statistics.median(times)
     pick = min(steady, key=lambda r: abs(r["seconds"] - median))
     print(
         f"{label}, steady state ({runs} runs, each after {STEP_SECONDS} s of new traffic for "
         f"every system): median {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}); "
-        f"the median run: {pick['queries']} queries, {pick['sql']:.3f} s in SQL; "
         f"{sum(r['alerts'] for r in steady)} alerts raised, "
-        f"{sum(r['resolved'] for r in steady)} resolved; statuses {statuses(ids)}"
+        f"{sum(r['resolved'] for r in steady)} resolved; statuses {statuses(ids)}; the median "
+        f"run: {pick['queries']} queries, {pick['sql']:.3f} s in SQL, this process's CPU "
+        f"{pick['cpu']:.3f} s; where it went:"
     )
-    return {"cold": cold["seconds"], "steady": median, "profile": steady[-1]["profile"]}
+    show_phases(pick)
+    return {"cold": cold["seconds"], "steady": median, "profile": profiled["profile"]}
 
 
 # --- Main ----------------------------------------------------------------------------------
@@ -466,7 +541,9 @@ def main() -> None:
     print(f"rollups of an old minute of {systems[-1].slug} ({cells} cells) equal a recount too")
     second = measure("10^7 events", ids, clock, args.runs, lag)
 
-    print("\ncProfile of the last steady-state run at 10^7 (by cumulative time):")
+    print(
+        "\ncProfile of one more steady-state run at 10^7 (not in the median; by cumulative time):"
+    )
     print("\n".join(line for line in second["profile"].splitlines() if line.strip())[:4000])
 
     def verdict(seconds: float) -> str:

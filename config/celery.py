@@ -24,6 +24,12 @@ def schedule_periodic_tasks(sender, **kwargs):
         sender.signature("monitoring.tasks.monitors_evaluate"),
         name="monitoring.tasks.monitors_evaluate",
     )
+    # Ground truth: new outputs sampled for review.
+    sender.add_periodic_task(
+        settings.FAILSAFE_REVIEW_SAMPLE_SECONDS,
+        sender.signature("monitoring.tasks.reviews_sample"),
+        name="monitoring.tasks.reviews_sample",
+    )
     # Due work lives in the database; these sweeps pick it up (and survive restarts).
     for task in (
         "comms.tasks.reminders_send_due",

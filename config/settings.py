@@ -188,6 +188,8 @@ FAILSAFE_WEBHOOK_TIMEOUT_SECONDS = env.float("FAILSAFE_WEBHOOK_TIMEOUT_SECONDS",
 FAILSAFE_ROLLUP_SECONDS = env.int("FAILSAFE_ROLLUP_SECONDS", default=2)
 FAILSAFE_EVALUATE_SECONDS = env.float("FAILSAFE_EVALUATE_SECONDS", default=2.0)
 FAILSAFE_EVALUATION_LAG_SECONDS = env.float("FAILSAFE_EVALUATION_LAG_SECONDS", default=3.0)
+# How often new outputs are sampled for the review queue.
+FAILSAFE_REVIEW_SAMPLE_SECONDS = env.float("FAILSAFE_REVIEW_SAMPLE_SECONDS", default=30.0)
 # A request to the events endpoint may be this large (a batch is at most 5,000 events).
 FAILSAFE_EVENTS_MAX_BYTES = env.int("FAILSAFE_EVENTS_MAX_BYTES", default=20 * 1024 * 1024)
 
@@ -254,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.lifecycle.Status",
         "MonitorStatusEnum": "monitoring.models.Monitor.Status",
         "AlertStatusEnum": "monitoring.models.Alert.Status",
+        "ReviewItemStatusEnum": "monitoring.models.ReviewItem.Status",
     },
     "SERVE_PERMISSIONS": ["core.permissions.IsSignedIn"],
     "SWAGGER_UI_DIST": "SIDECAR",

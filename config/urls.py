@@ -8,7 +8,13 @@ from rest_framework.routers import SimpleRouter
 
 from incidents.api import IncidentViewSet
 from incidents.views import readiness
-from monitoring.api import AlertListView, EventsView, MonitorListView
+from monitoring.api import (
+    AlertListView,
+    EventsView,
+    MonitorListView,
+    ReviewItemListView,
+    VerdictCreateView,
+)
 from rollbacks.api import BundleView, DeploymentListView, VersionListView
 from systems.api import AISystemViewSet
 from systems.mode_api import ModeAckView, ModeView, mode_stream
@@ -38,6 +44,12 @@ urlpatterns = [
     path("api/v1/systems/<slug:slug>/events", EventsView.as_view(), name="api-events"),
     path("api/v1/systems/<slug:slug>/monitors", MonitorListView.as_view(), name="api-monitors"),
     path("api/v1/systems/<slug:slug>/alerts", AlertListView.as_view(), name="api-alerts"),
+    path("api/v1/review-items", ReviewItemListView.as_view(), name="api-review-items"),
+    path(
+        "api/v1/review-items/<int:pk>/verdicts",
+        VerdictCreateView.as_view(),
+        name="api-review-verdicts",
+    ),
     path("api/v1/systems/<slug:slug>/versions", VersionListView.as_view(), name="api-versions"),
     path(
         "api/v1/systems/<slug:slug>/deployments",

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core.api import error_response
 from core.permissions import HasRole, require
 from monitoring import ingest, services
-from monitoring.models import Alert, Monitor
+from monitoring.models import Alert, Monitor, ReviewItem, Verdict
 from systems.models import AISystem, SystemToken
 
 
@@ -137,3 +137,88 @@ class AlertListView(APIView):
             alerts = alerts.filter(status=wanted)
         alerts = alerts.select_related("monitor", "incident")[:200]
         return Response(AlertSerializer(alerts, many=True).data)
+
+
+class VerdictSerializer(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+
+    class Meta:
+        model = Verdict
+        fields = ["reviewer", "correct", "expected", "note", "at"]
+        read_only_fields = ["reviewer", "at"]
+
+
+class ReviewItemSerializer(serializers.ModelSerializer):
+    system = serializers.CharField(source="system.slug")
+    event = serializers.CharField(source="event.client_id")
+    incident = serializers.IntegerField(source="incident.number", default=None)
+    verdicts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewItem
+        fields = [
+            "id",
+            "system",
+            "event",
+            "incident",
+            "probability",
+            "stratum",
+            "reviews_needed",
+            "status",
+            "correct",
+            "sampled_at",
+            "decided_at",
+            "verdicts",
+        ]
+
+    def get_verdicts(self, item) -> list[dict]:
+        # Blind double review: an undecided item's verdicts stay hidden.
+        if item.status != ReviewItem.Status.DONE:
+            return []
+        return VerdictSerializer(item.verdicts.all(), many=True).data
+
+
+class ReviewItemListView(APIView):
+    """Sampled outputs and their verdicts (`?system=`, `?status=open|disputed|done`,
+    `?incident=`), newest first. Reviewer role and above."""
+
+    permission_classes = [HasRole]
+    role_actions = {"get": "review.view"}
+
+    @extend_schema(responses=ReviewItemSerializer(many=True))
+    def get(self, request):
+        items = ReviewItem.objects.select_related("system", "event", "incident").prefetch_related(
+            "verdicts__reviewer"
+        )
+        params = request.query_params
+        if params.get("system"):
+            items = items.filter(system__slug=params["system"])
+        if params.get("status"):
+            if params["status"] not in ReviewItem.Status.values:
+                raise serializers.ValidationError(
+                    {"status": [f"One of {ReviewItem.Status.values}."]}
+                )
+            items = items.filter(status=params["status"])
+        if params.get("incident"):
+            if not params["incident"].isdigit():
+                raise serializers.ValidationError({"incident": ["An incident number."]})
+            items = items.filter(incident__number=int(params["incident"]))
+        return Response(ReviewItemSerializer(items.order_by("-id")[:500], many=True).data)
+
+
+class VerdictCreateView(APIView):
+    """Give a verdict on a sampled output, as the review queue does."""
+
+    permission_classes = [HasRole]
+    role_actions = {"post": "review.view"}
+
+    @extend_schema(request=VerdictSerializer, responses={201: ReviewItemSerializer})
+    def post(self, request, pk):
+        item = get_object_or_404(ReviewItem, pk=pk)
+        data = VerdictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            item = services.verdict_record(actor=request.user, item=item, **data.validated_data)
+        except services.ReviewError as error:
+            raise serializers.ValidationError({error.field or "item": [str(error)]}) from error
+        return Response(ReviewItemSerializer(item).data, status=status.HTTP_201_CREATED)

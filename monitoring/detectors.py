@@ -145,8 +145,7 @@ def _recursion(t: int, w: int, pi: float, rows: int) -> tuple[np.ndarray, bool]:
     e0 = np.array([1.0, 0.0])
     n = 1
     while n <= rows:
-        idx = np.arange(n, n + chain)
-        e = -e0 - po * y[o + idx - 1 - o]
+        e = -e0 - po * y[n - 1 : n - 1 + chain]  # y[o + n - 1 - o]: o rows of padding
         s = np.cumsum(e * (rho ** -np.arange(chain))[:, None], axis=0)
         y[o + n : o + n + chain] = rho ** np.arange(1, chain + 1)[:, None] * (y[o + n - 1] + s)
         n += chain
@@ -217,12 +216,17 @@ def _arl_units(t: int, w: int, pi: float, h: int) -> float:
 def _arl_solved(t: int, w: int, pi: float, h: int) -> float:
     if pi <= 0:
         return math.inf  # never a step toward the threshold
+    in_control = pi * t <= (1 - pi) * w  # drifting away from the threshold
+    if in_control and h * _wald_root(t, w, pi) > math.log(ARL_RESOLVED):
+        # Each excursion from 0 reaches H with probability at most e^(-u H) (optional
+        # stopping on e^(u S)), so the ARL is past resolving: say so without solving.
+        return math.inf
     step = _frequent_unit_step(t, w, pi)
     if step and h > t + w:
         pd = 1 - pi if step == "away" else pi
         # The recurrence amplifies rounding by up to pd**-h: harmless in control, where the
         # ARL itself grows that fast, and for a mild drift toward the threshold.
-        if pi * t <= (1 - pi) * w or h * -math.log(pd) < 20:
+        if in_control or h * -math.log(pd) < 20:
             y, from_bottom = _recursion(t, w, pi, h)
             return float(_recursion_arl(y, from_bottom, np.array([h]))[0])
     if w == 1 and h > 1000:
@@ -230,8 +234,22 @@ def _arl_solved(t: int, w: int, pi: float, h: int) -> float:
     return _dense_arl(t, w, pi, h)
 
 
+def _wald_root(t: int, w: int, pi: float) -> float:
+    """The u > 0 with pi e^(u T) + (1 - pi) e^(-u W) = 1, for a walk drifting away."""
+    lo, hi = 0.0, math.log(1 / pi) / t
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if pi * math.exp(mid * t) + (1 - pi) * math.exp(-mid * w) < 1:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def arl(design: CusumDesign, p: float) -> float:
     """Average run length in events, from a zero statistic, when the true rate is p."""
+    if not 0 <= p <= 1:
+        raise ValueError("p must be a probability")
     return _arl_units(*_chain(design, p))
 
 
@@ -253,13 +271,13 @@ def _calibrate(direction: str, p0: float, p1: float, arl0: float) -> CusumDesign
             if enough.size:
                 return CusumDesign(direction, p0, p1, float(hs[enough[0]] - 0.5) * unit)
             rows *= 2
-    h = _smallest(lambda h: _dense_arl(t, w, pi, h), arl0, guess)
+    h = _smallest(lambda h: _arl_units(t, w, pi, h), arl0, guess)
     return CusumDesign(direction, p0, p1, (h - 0.5) * unit)
 
 
 def _smallest(arl_at, target: float, guess: int) -> int:
     """The smallest H with arl_at(H) >= target, for an increasing, roughly exponential
-    arl_at: bracket, then interpolate on log ARL (falling back to halving)."""
+    arl_at: bracket, then interpolate on log ARL (halving while the top is unresolved)."""
     lo, hi = 0, guess
     values = {}
 
@@ -271,8 +289,8 @@ def _smallest(arl_at, target: float, guess: int) -> int:
     while log_arl(hi) < math.log(target):
         lo, hi = hi, 2 * hi
     while hi - lo > 1:
-        if lo == 0:
-            mid = hi // 2
+        if lo == 0 or math.isinf(log_arl(hi)):
+            mid = (lo + hi) // 2
         else:
             frac = (math.log(target) - log_arl(lo)) / (log_arl(hi) - log_arl(lo))
             mid = min(hi - 1, max(lo + 1, round(lo + frac * (hi - lo))))
@@ -319,8 +337,8 @@ def bank_for(p0: float, false_alarms_per_event: float) -> DetectorBank:
     calibrated on its exact Markov chain so that the bank raises at most
     `false_alarms_per_event` false alarms per event: each design's in-control ARL is at least
     1 / (its share of that budget), and the bank's rate is at most the sum of theirs."""
-    if not 0 < false_alarms_per_event < 1:
-        raise ValueError("false_alarms_per_event must be in (0, 1)")
+    if not 0 <= p0 <= 1 or not 0 < false_alarms_per_event < 1:
+        raise ValueError("p0 must be a probability and false_alarms_per_event in (0, 1)")
     clamped = min(max(p0, P_MIN), P_MAX)
     # A rate already at 1 cannot rise, nor one at 0 fall.
     chosen = [

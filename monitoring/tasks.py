@@ -7,3 +7,8 @@ from monitoring import services
 @shared_task(name="monitoring.tasks.monitors_evaluate", ignore_result=True, expires=10)
 def monitors_evaluate():
     services.monitors_evaluate()
+
+
+@shared_task(name="monitoring.tasks.reviews_sample", ignore_result=True, expires=60)
+def reviews_sample():
+    services.reviews_sample()

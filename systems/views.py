@@ -9,7 +9,7 @@ from core.permissions import require, role_required
 from core.selectors import audit_entries_for
 from incidents.selectors import incident_list
 from monitoring.selectors import system_monitors
-from monitoring.views import monitor_card
+from monitoring.views import ground_truth, monitor_card
 from systems import services
 from systems.forms import (
     ActionTypeForm,
@@ -57,6 +57,7 @@ def system_detail(request, slug):
         "token_form": TokenForm(),
         "history": audit_entries_for(system, *system.tokens.all(), limit=30),
         "monitor_cards": [monitor_card(m) for m in system_monitors(system)],
+        "ground_truth": ground_truth(system),
         **mode_context(system),
     }
     return render(request, "systems/detail.html", context)

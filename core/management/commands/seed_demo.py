@@ -21,7 +21,7 @@ from incidents.services import (
     incident_status_change,
 )
 from monitoring.models import Monitor
-from monitoring.services import monitor_create
+from monitoring.services import monitor_create, review_plan_set
 from rollbacks.models import Version
 from rollbacks.services import version_add, version_deploy
 from systems.models import AISystem
@@ -268,10 +268,14 @@ class Command(BaseCommand):
             (refunds, "Refund amount", Monitor.Kind.INPUT_FEATURE, "amount", {"numeric": True}),
             (replies, "Refusal rate", Monitor.Kind.REFUSAL_RATE, "", {}),
             (replies, "Answer length", Monitor.Kind.NUMERIC, "length", {}),
+            (refunds, "Reviewed accuracy", Monitor.Kind.ACCURACY, "", {}),
         ):
             monitor_create(
                 actor=system.owner, system=system, name=name, kind=kind, target=target, **extra
             )
+        # Ground truth: fraud flags are rare and costly, so reviewers see ten times more.
+        review_plan_set(actor=refunds.owner, system=refunds, per_day=200, oversample={"fraud": 10})
+        review_plan_set(actor=replies.owner, system=replies, per_day=40)
 
     def _incidents(self, systems, people):
         if Incident.objects.exists():
