@@ -1,5 +1,6 @@
 from django import forms
 
+from comms import obligation, wording
 from comms.models import Webhook
 from comms.webhooks import validate_http_url
 
@@ -33,3 +34,71 @@ class WebhookForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not editing:
             del self.fields["active"]
+
+
+class CommunicationForm(forms.Form):
+    """The draft's words: a headline and the four parts, plus the version they were edited
+    from (so a save never silently replaces a colleague's newer one)."""
+
+    headline = forms.CharField(
+        max_length=wording.HEADLINE_MAX,
+        help_text="What a reader sees first: plain words, no internal names.",
+    )
+    happened = forms.CharField(
+        label="What happened", max_length=wording.PART_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    consequence = forms.CharField(
+        label="What this means for you",
+        max_length=wording.PART_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    done = forms.CharField(
+        label="What we have done",
+        max_length=wording.PART_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    advice = forms.CharField(
+        label="What you should do",
+        max_length=wording.PART_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    based_on = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def parts(self) -> dict[str, str]:
+        """The words as they stand, valid or not: what the check and the preview read."""
+        if self.is_bound:
+            return {name: str(self.data.get(name, "")) for name in wording.PART_NAMES}
+        return {name: str(self.initial.get(name, "")) for name in wording.PART_NAMES}
+
+
+class DecisionForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[
+            (obligation.COMMUNICATE, "Communicate"),
+            (obligation.NO_COMMUNICATION, "No communication"),
+        ]
+    )
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CommTemplateForm(forms.Form):
+    name = forms.CharField(max_length=80, help_text="e.g. wrong decisions, data exposure")
+    headline = forms.CharField(max_length=wording.HEADLINE_MAX)
+    happened = forms.CharField(
+        label="What happened", max_length=wording.PART_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    consequence = forms.CharField(
+        label="What this means for you",
+        max_length=wording.PART_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    done = forms.CharField(
+        label="What we have done",
+        max_length=wording.PART_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    advice = forms.CharField(
+        label="What you should do",
+        max_length=wording.PART_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

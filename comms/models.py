@@ -1,8 +1,12 @@
 import secrets
+import uuid
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from comms import wording
+from core.append_only import AppendOnlyModel
 
 
 class StatusUpdate(models.Model):
@@ -63,6 +67,7 @@ class Webhook(models.Model):
         UPDATE_OVERDUE = "incident.update_overdue", "status update overdue"
         UNOWNED = "incident.unowned", "no lead or no severity"
         RESOLVED = "incident.resolved", "incident resolved"
+        ACTION_ITEM_OVERDUE = "incident.action_item_overdue", "postmortem action item overdue"
 
     name = models.CharField(max_length=80)
     url = models.URLField(max_length=500)
@@ -137,3 +142,169 @@ class RoomPresence(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.incident.reference}"
+
+
+# --- External communication ------------------------------------------------------------
+
+
+class CommTemplate(models.Model):
+    """A system's starting wording for an external communication, written before the
+    incident: the four parts (and a headline) with placeholders such as {system},
+    {onset}, {customers} and {actions}, filled from the incident when a draft starts."""
+
+    system = models.ForeignKey(
+        "systems.AISystem", on_delete=models.CASCADE, related_name="comm_templates"
+    )
+    name = models.CharField(max_length=80, help_text="e.g. wrong decisions, data exposure")
+    headline = models.CharField(max_length=200)
+    happened = models.TextField("What happened")
+    consequence = models.TextField("What this means for you")
+    done = models.TextField("What we have done")
+    advice = models.TextField("What you should do")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "name"], name="comm_template_unique_name")
+        ]
+
+    def __str__(self):
+        return f"{self.system.slug}: {self.name}"
+
+    @property
+    def parts(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in wording.PART_NAMES}
+
+
+class Communication(models.Model):
+    """One external message about an incident: drafted in versions, approved by the lead,
+    published once. A later message about the same incident is another Communication."""
+
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.PROTECT, related_name="communications"
+    )
+    # 1, 2, … per incident: "update 2". The public page and the feed use `code`.
+    number = models.PositiveIntegerField()
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set once, by the publish service, with a conditional UPDATE.
+    published_version = models.ForeignKey(
+        "CommVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["incident", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "number"], name="communication_number"),
+            # At most one draft per incident: everyone edits the same one.
+            models.UniqueConstraint(
+                fields=["incident"],
+                condition=models.Q(published_at=None),
+                name="communication_one_draft",
+            ),
+        ]
+        indexes = [
+            # The status page and the feed: WHERE published_at IS NOT NULL ORDER BY
+            # published_at DESC.
+            models.Index(
+                fields=["-published_at"],
+                name="communication_published",
+                condition=models.Q(published_at__isnull=False),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.incident.reference} external update {self.number}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+
+class CommVersion(AppendOnlyModel):
+    """One saved wording of a communication. Immutable: each save is a new version."""
+
+    communication = models.ForeignKey(
+        Communication, on_delete=models.PROTECT, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    headline = models.CharField(max_length=200)
+    happened = models.TextField("What happened")
+    consequence = models.TextField("What this means for you")
+    done = models.TextField("What we have done")
+    advice = models.TextField("What you should do")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["communication", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["communication", "number"], name="comm_version_number")
+        ]
+
+    def __str__(self):
+        return f"{self.communication} v{self.number}"
+
+    @property
+    def parts(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in wording.PART_NAMES}
+
+    def as_text(self) -> str:
+        """Plain text, as the per-subject notices and the feed carry it."""
+        return wording.plain_text(self.parts)
+
+
+class CommApproval(AppendOnlyModel):
+    """The lead's approval of one version: editing afterwards makes a new, unapproved one."""
+
+    version = models.ForeignKey(CommVersion, on_delete=models.PROTECT, related_name="approvals")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["version", "by"], name="comm_approval_once")]
+
+    def __str__(self):
+        return f"{self.version} approved by {self.by}"
+
+
+class CommDecision(AppendOnlyModel):
+    """What the lead decided about the communication obligation, with the reason: a SEV1's
+    waiver, or a SEV2's decision either way. The latest one counts; all are kept.
+
+    `level`, `severity` and `users_reached` are what the obligation was when the decision
+    was made: a SEV2's "no communication" does not waive the SEV1 it later becomes."""
+
+    class Outcome(models.TextChoices):
+        COMMUNICATE = "communicate", "communicate"
+        NO_COMMUNICATION = "no_communication", "no communication"
+
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.PROTECT, related_name="comm_decisions"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    level = models.CharField(max_length=8)
+    severity = models.CharField(max_length=4)
+    users_reached = models.PositiveIntegerField()
+    reason = models.TextField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["incident", "-at"], name="comm_decision_latest")]
+
+    def __str__(self):
+        return f"{self.incident.reference}: {self.outcome}"

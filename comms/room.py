@@ -12,8 +12,18 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
-# Entry kinds after which the page reloads its summary (severity, status, people, updates).
-SUMMARY_KINDS = {"declared", "severity", "status", "people", "status_update", "mode", "reminder"}
+# Entry kinds after which the page reloads its summary (severity, status, people, updates)
+# and the communication obligation card.
+SUMMARY_KINDS = {
+    "declared",
+    "severity",
+    "status",
+    "people",
+    "status_update",
+    "mode",
+    "reminder",
+    "communication",
+}
 CATCH_UP_LIMIT = 500
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,12 @@
+"""The public status page, mounted at /status/: no sign-in."""
+
 from django.urls import path
 
 from comms import views
 
 app_name = "comms"
 
-urlpatterns = [path("", views.status_page, name="status")]
+urlpatterns = [
+    path("", views.status_page, name="status"),
+    path("feed.atom", views.status_feed, name="feed"),
+]

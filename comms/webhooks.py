@@ -37,6 +37,7 @@ HEADLINES = {
     Webhook.Event.UPDATE_OVERDUE: "{ref}: status update overdue",
     Webhook.Event.UNOWNED: "{ref} has no {missing}",
     Webhook.Event.RESOLVED: "{ref} resolved",
+    Webhook.Event.ACTION_ITEM_OVERDUE: "{ref}: a postmortem action item is overdue",
 }
 
 
@@ -74,13 +75,14 @@ def payload_for(event: str, incident, base_url: str = "") -> dict:
     }
 
 
-def webhook_event_emit(event: str, incident) -> int:
+def webhook_event_emit(event: str, incident, extra: dict | None = None) -> int:
     """Queue `event` for every active webhook that wants it. Call inside the change's
-    transaction; the deliveries start once it commits. Returns how many were queued."""
+    transaction; the deliveries start once it commits. Returns how many were queued.
+    `extra` adds event-specific fields to the payload (e.g. the overdue action item)."""
     hooks = [hook for hook in Webhook.objects.filter(active=True) if hook.wants(event)]
     if not hooks:
         return 0
-    payload = payload_for(event, incident, settings.FAILSAFE_BASE_URL)
+    payload = payload_for(event, incident, settings.FAILSAFE_BASE_URL) | (extra or {})
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(webhook=hook, event=event, incident=incident, payload=payload)
         for hook in hooks

@@ -35,6 +35,7 @@ def schedule_periodic_tasks(sender, **kwargs):
         "comms.tasks.reminders_send_due",
         "comms.tasks.webhooks_send_due",
         "rollbacks.tasks.deployments_send_due",
+        "incidents.tasks.action_items_send_overdue",
     ):
         sender.add_periodic_task(
             settings.CELERY_DUE_WORK_SECONDS, sender.signature(task), name=task

@@ -43,9 +43,15 @@ ROLE_MATRIX: dict[str, tuple[Role, bool]] = {
     "version.deploy": (Role.RESPONDER, False),
     "mode.drill": (Role.RESPONDER, True),
     "monitor.manage": (Role.RESPONDER, True),
+    "postmortem.write": (Role.RESPONDER, True),
     "incident.override": (Role.INCIDENT_LEAD, True),
     "incident.lead": (Role.INCIDENT_LEAD, True),
     "incident.close": (Role.INCIDENT_LEAD, True),
+    "comms.draft": (Role.RESPONDER, False),
+    "comms.approve": (Role.INCIDENT_LEAD, True),
+    "comms.publish": (Role.INCIDENT_LEAD, True),
+    "comms.waive": (Role.INCIDENT_LEAD, True),
+    "comms.template": (Role.INCIDENT_LEAD, True),
     "webhook.manage": (Role.ADMIN, False),
     "system.edit": (Role.ADMIN, True),
     "token.manage": (Role.ADMIN, True),
@@ -67,9 +73,21 @@ ACTION_DESCRIPTIONS = {
     "mode.change": "Change a system's runtime mode: the kill switch, degraded, human, back to AI",
     "mode.drill": "Run a kill-switch drill on a system (or own it)",
     "monitor.manage": "Add, change and remove a system's monitors (or own it)",
+    "postmortem.write": "Write an incident's postmortem and its action items (or lead it)",
     "incident.override": "Override the severity the scale gives, with a reason (or be the lead)",
     "incident.lead": "Hand over the lead; name the scribe and the comms owner (or be the lead)",
     "incident.close": "Close an incident, or close a SEV3 as a benign shift (or be the lead)",
+    "comms.draft": "Draft an incident's external communication: each save is a new version",
+    "comms.approve": "Approve a version of an external communication (or be the incident's lead)",
+    "comms.publish": (
+        "Publish the approved external communication to the status page; export its "
+        "per-subject notices (or be the lead)"
+    ),
+    "comms.waive": (
+        "Waive a SEV1's external communication, or record a SEV2's decision, with a reason "
+        "(or be the lead)"
+    ),
+    "comms.template": "Write a system's external communication templates (or own the system)",
     "webhook.manage": "Add, change and remove outgoing webhooks; read their delivery log",
     "system.edit": "Edit a system, its action catalog and its runbook",
     "token.manage": "Issue and revoke a system's API tokens",

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from core.roles import Role
 from incidents import severity
-from incidents.models import Incident
+from incidents.models import ActionItem, Incident, Postmortem
 from systems.models import AISystem
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -181,3 +181,27 @@ class StatusUpdateForm(ZoneAwareForm):
 
     def clean_next_update_at(self):
         return self.local(self.cleaned_data.get("next_update_at"))
+
+
+class PostmortemForm(forms.ModelForm):
+    class Meta:
+        model = Postmortem
+        fields = Postmortem.SECTIONS
+        widgets = {
+            name: forms.Textarea(attrs={"rows": 4})
+            for name in Postmortem.SECTIONS
+            if name != "cause"
+        }
+        labels = {"cause": "Where the cause was"}
+
+
+class ActionItemForm(forms.ModelForm):
+    class Meta:
+        model = ActionItem
+        fields = ["title", "owner", "due", "category"]
+        widgets = {"due": forms.DateInput(attrs={"type": "date"})}
+        labels = {"title": "What must change"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True)

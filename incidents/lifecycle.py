@@ -3,7 +3,7 @@
 triage → investigating → contained → mitigated → resolved → closed. An incident may go
 straight from triage to contained (for a SEV1 that is the rule: contain first, diagnose
 second), and back to investigating after containment; a resolved incident can be reopened
-if the failure comes back. Closing needs the postmortem; a SEV3 that turns out
+if the failure comes back. Closing needs the postmortem with an action item; a SEV3 that turns out
 to be nothing may instead be closed as a benign shift, with a reason.
 """
 
@@ -85,8 +85,8 @@ def check_transition(
         raise TransitionRefused(f"An incident cannot go from {current} to {to}.")
     if to == Status.CLOSED and not has_postmortem:
         raise TransitionRefused(
-            "Closing needs the postmortem: a resolved incident is closed once its "
-            "postmortem is written."
+            "Closing needs the postmortem with at least one action item: a postmortem "
+            "without action items is documentation, not closure."
         )
     if current == Status.RESOLVED and to == Status.INVESTIGATING and not reason.strip():
         raise TransitionRefused("Say why the incident is reopened.")

@@ -171,6 +171,7 @@ class TimelineEntry(AppendOnlyModel):
         MESSAGE = "message"
         COMMUNICATION = "communication"
         REMINDER = "reminder"
+        POSTMORTEM = "postmortem"
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)
@@ -189,3 +190,81 @@ class TimelineEntry(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.incident.reference} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Postmortem(models.Model):
+    """What happened and what changes, written once the incident is resolved. The
+    playbook's questions are its sections; the facts are prefilled from the incident."""
+
+    class Cause(models.TextChoices):
+        UNKNOWN = "", "not yet known"
+        MODEL = "model", "the model"
+        PROMPT = "prompt", "the prompt"
+        RETRIEVAL = "retrieval", "the retrieval source"
+        CONFIG = "config", "the configuration"
+        INPUT = "input", "the input distribution"
+        OTHER = "other", "something else"
+
+    incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="postmortem")
+    produced = models.TextField("What the model produced", blank=True)
+    cause = models.CharField(max_length=10, choices=Cause.choices, blank=True)
+    root_cause = models.TextField(
+        "Root cause (model, prompt, retrieval, configuration, input distribution)", blank=True
+    )
+    detection = models.TextField("How long it ran before detection, and why", blank=True)
+    containment = models.TextField("What contained it, and whether faster was possible", blank=True)
+    blast_radius = models.TextField(
+        "The blast radius, and which automated actions amplified it", blank=True
+    )
+    # The incident's facts when the postmortem was opened (times, changes, rollback and its
+    # verification, blast-radius counts, review findings), kept as they were.
+    facts = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    SECTIONS = ["produced", "cause", "root_cause", "detection", "containment", "blast_radius"]
+
+    def __str__(self):
+        return f"postmortem of {self.incident.reference}"
+
+
+class ActionItem(models.Model):
+    """What must change so the same failure cannot happen the same way again."""
+
+    class Category(models.TextChoices):
+        DETECTION_GAP = "detection", "detection gap: a new monitor"
+        MISSING_ROLLBACK = "rollback", "missing rollback: a versioning requirement"
+        BLAST_RADIUS = "blast_radius", "blast radius: a constraint on automatic actions"
+        SLOW_CONTAINMENT = "containment", "slow containment: a kill-switch improvement"
+        OTHER = "other", "other"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        DONE = "done"
+
+    postmortem = models.ForeignKey(
+        Postmortem, on_delete=models.PROTECT, related_name="action_items"
+    )
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    due = models.DateField()
+    category = models.CharField(max_length=12, choices=Category.choices)
+    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # When the overdue notice went out (once per item, claimed with a conditional UPDATE).
+    overdue_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due", "id"]
+        indexes = [models.Index(fields=["status", "due"], name="action_item_due")]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def overdue(self) -> bool:
+        return self.status == self.Status.OPEN and self.due < timezone.localdate()

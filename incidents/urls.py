@@ -18,4 +18,8 @@ urlpatterns = [
     path("<int:number>/updates/", views.incident_update, name="update"),
     path("<int:number>/messages/", views.incident_message, name="message"),
     path("<int:number>/join/", views.incident_join, name="join"),
+    path("<int:number>/postmortem/", views.postmortem_page, name="postmortem"),
+    path("<int:number>/postmortem/items/", views.action_item_add, name="action-item-add"),
+    path("action-items/", views.action_items_page, name="action-items"),
+    path("action-items/<int:pk>/status/", views.action_item_status, name="action-item-status"),
 ]

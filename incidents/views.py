@@ -1,25 +1,30 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from comms.selectors import latest_status_update, room_people
 from comms.services import status_update_post
+from comms.views import communication_panel
 from core.permissions import require, role_required
 from core.roles import can
 from incidents import lifecycle, services, severity
 from incidents.containment import containment_steps
 from incidents.forms import (
+    ActionItemForm,
     ClassifyForm,
     DeclareForm,
     IncidentFilterForm,
     MessageForm,
     PeopleForm,
+    PostmortemForm,
     StatusForm,
     StatusUpdateForm,
 )
-from incidents.models import Incident
+from incidents.models import ActionItem, Incident, Postmortem
 from incidents.readiness import readiness_of
 from incidents.selectors import (
     incident_for_change,
@@ -183,10 +188,12 @@ def _response_context(request, incident, **extra):
 def _page_context(request, incident):
     """The whole page: the response panel, plus the timeline and the room."""
     entries, more = timeline_page(incident)
+    detection = incident_detection(incident)
     return _response_context(
         request,
         incident,
-        **incident_detection(incident),
+        **detection,
+        **communication_panel(incident, radius=detection["radius"]),
         entries=entries,
         earlier=entries[0].pk if more and entries else None,
         message_form=MessageForm(),
@@ -357,3 +364,90 @@ def incident_join(request, number):
 def readiness(request):
     rows = [(system, readiness_of(system)) for system in system_list_for_readiness()]
     return render(request, "incidents/readiness.html", {"rows": rows})
+
+
+# --- Postmortem and action items ------------------------------------------------------------
+
+
+def _postmortem_page(request, incident, *, form=None, item_form=None, status=200):
+    postmortem = get_object_or_404(Postmortem, incident=incident)
+    context = {
+        "incident": incident,
+        "postmortem": postmortem,
+        "facts": postmortem.facts,
+        "form": form or PostmortemForm(instance=postmortem),
+        "item_form": item_form or ActionItemForm(),
+        "items": postmortem.action_items.select_related("owner"),
+        "may_write": can(request.user, "postmortem.write", incident),
+    }
+    return render(request, "incidents/postmortem.html", context, status=status)
+
+
+@role_required("incident.view")
+def postmortem_page(request, number):
+    incident = incident_get(number)
+    if request.method != "POST":
+        return _postmortem_page(request, incident)
+    postmortem = get_object_or_404(Postmortem, incident=incident)
+    form = PostmortemForm(request.POST, instance=Postmortem.objects.get(pk=postmortem.pk))
+    if not form.is_valid():
+        return _postmortem_page(request, incident, form=form, status=400)
+    try:
+        services.postmortem_edit(actor=request.user, postmortem=postmortem, **form.cleaned_data)
+    except services.IncidentError as error:
+        form.add_error(error.field, str(error))
+        return _postmortem_page(request, incident, form=form, status=400)
+    messages.success(request, "Postmortem saved.")
+    return redirect("incidents:postmortem", number=number)
+
+
+@require_POST
+@role_required("incident.view")
+def action_item_add(request, number):
+    incident = incident_get(number)
+    postmortem = get_object_or_404(Postmortem, incident=incident)
+    form = ActionItemForm(request.POST)
+    if not form.is_valid():
+        return _postmortem_page(request, incident, item_form=form, status=400)
+    try:
+        services.action_item_add(actor=request.user, postmortem=postmortem, **form.cleaned_data)
+    except services.IncidentError as error:
+        form.add_error(error.field, str(error))
+        return _postmortem_page(request, incident, item_form=form, status=400)
+    messages.success(request, "Action item added.")
+    return redirect("incidents:postmortem", number=number)
+
+
+@require_POST
+@role_required("incident.view")
+def action_item_status(request, pk):
+    item = get_object_or_404(ActionItem.objects.select_related("postmortem__incident"), pk=pk)
+    try:
+        services.action_item_status(
+            actor=request.user, item=item, status=request.POST.get("status", "")
+        )
+    except services.IncidentError as error:
+        return HttpResponse(str(error), status=400)
+    back = request.POST.get("next", "")
+    # Only back to a page of ours: never an open redirect.
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("incidents:action-items")
+
+
+@role_required("incident.view")
+def action_items_page(request):
+    """Every open action item, overdue first: the follow-through after the postmortems."""
+    items = (
+        ActionItem.objects.filter(status=ActionItem.Status.OPEN)
+        .select_related("owner", "postmortem__incident")
+        .order_by("due", "id")
+    )
+    if request.GET.get("owner") == "me":
+        items = items.filter(owner=request.user)
+    today = timezone.localdate()
+    return render(
+        request,
+        "incidents/action_items.html",
+        {"items": items[:500], "today": today, "mine": request.GET.get("owner") == "me"},
+    )

@@ -58,6 +58,8 @@ class EventsView(APIView):
             payload = json.loads(body)
         except ValueError as error:
             return error_response(400, f"Not JSON: {error}.", "events")
+        except RecursionError:
+            return error_response(400, "Not JSON this deeply nested.", "events")
         try:
             counts = services.events_ingest(system=system, payload=payload)
         except ingest.BatchTooLarge as error:

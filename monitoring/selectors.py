@@ -1,5 +1,6 @@
 """Reads of monitoring: counts from the rollups, signal series for charts, blast radius."""
 
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -66,10 +67,12 @@ def expected_delay(monitor: Monitor) -> dict | None:
         ("down", bank.p0 / monitor.min_shift),
     ):
         events = detectors.expected_delay(bank, p)
+        if math.isinf(events):
+            events = None  # no design moves towards it: not detectable at this budget
         answer[direction] = {
             "rate": p,
             "events": events,
-            "seconds": events / per_second if per_second else None,
+            "seconds": events / per_second if per_second and events else None,
         }
     return answer
 

@@ -49,6 +49,9 @@ class AISystem(models.Model):
         validators=[MinValueValidator(0.01), MaxValueValidator(1000)],
         help_text="At most this many false pages a month from this system's monitors.",
     )
+    # When someone last confirmed the runbook still holds without changing it (a new
+    # revision is a review too). Readiness wants one or the other within 90 days.
+    runbook_reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -110,6 +110,35 @@ def runbook_revise(*, actor, system: AISystem, body: str, reason: str = "") -> R
     return version
 
 
+class NoRunbook(ValueError):
+    """There is nothing to mark reviewed before the first runbook is written."""
+
+
+@transaction.atomic
+def runbook_mark_reviewed(*, actor, system: AISystem, reason: str = "") -> AISystem:
+    """Someone confirms the current runbook still holds, without changing it. Readiness
+    counts this or a new revision, whichever is later."""
+    system = AISystem.objects.select_for_update().get(pk=system.pk)
+    current = system.runbook_versions.first()
+    if current is None:
+        raise NoRunbook("There is no runbook to review yet: write it first.")
+    before = system.runbook_reviewed_at
+    system.runbook_reviewed_at = timezone.now()
+    system.save(update_fields=["runbook_reviewed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        verb="system.runbook_review",
+        target=system,
+        before={"runbook_reviewed_at": before.isoformat() if before else None},
+        after={
+            "runbook_version": current.number,
+            "runbook_reviewed_at": system.runbook_reviewed_at.isoformat(),
+        },
+        reason=reason,
+    )
+    return system
+
+
 @transaction.atomic
 def token_issue(
     *, actor, system: AISystem, name: str, scopes: list[str]

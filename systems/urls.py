@@ -10,6 +10,7 @@ urlpatterns = [
     path("<slug:slug>/", views.system_detail, name="detail"),
     path("<slug:slug>/edit/", views.system_edit, name="edit"),
     path("<slug:slug>/runbook/", views.runbook_edit, name="runbook"),
+    path("<slug:slug>/runbook/reviewed/", views.runbook_review, name="runbook-reviewed"),
     path("<slug:slug>/actions/", views.action_type_add, name="action-add"),
     path("<slug:slug>/actions/<str:name>/remove/", views.action_type_remove, name="action-remove"),
     path("<slug:slug>/mode/", views.mode_set, name="mode"),

@@ -130,6 +130,18 @@ def runbook_edit(request, slug):
 
 
 @require_POST
+def runbook_review(request, slug):
+    system = _editable_system(request, slug)
+    try:
+        services.runbook_mark_reviewed(actor=request.user, system=system, reason=_reason(request))
+    except services.NoRunbook as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"Runbook v{system.runbook.number} marked reviewed.")
+    return redirect(system.get_absolute_url() + "#runbook")
+
+
+@require_POST
 def token_issue(request, slug):
     system = _editable_system(request, slug, "token.manage")
     form = TokenForm(request.POST)

@@ -10,22 +10,19 @@
     htmx.ajax("GET", url, { target: "#review-item", swap: "outerHTML" });
   }
 
-  function press(id) {
-    var button = document.getElementById(id);
+  // Fields are found by data-key, and their ids are unique per output, so htmx never
+  // carries focus from one output's field to the next one's.
+  function control(key) { return item() && item().querySelector('[data-key="' + key + '"]'); }
+
+  function press(key) {
+    var button = control(key);
     if (button) button.click();
   }
 
-  function focus(id) {
-    var field = document.getElementById(id);
+  function focus(key) {
+    var field = control(key);
     if (field) field.focus();
   }
-
-  // htmx keeps focus on a field with the same id across a swap; a new output should start
-  // with the shortcuts live, not with the last output's field still focused.
-  document.addEventListener("htmx:afterSettle", function (event) {
-    var active = document.activeElement;
-    if (item() && item().contains(active) && active.matches("input, textarea")) active.blur();
-  });
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || !item()) return;
@@ -33,17 +30,17 @@
     if (typing) {
       if (event.key === "Escape") event.target.blur();
       // Typing an expected answer means the output was wrong: Enter says so.
-      if (event.key === "Enter" && event.target.id === "verdict-expected") {
+      if (event.key === "Enter" && event.target.dataset.key === "expected") {
         event.preventDefault();
-        press("verdict-incorrect");
+        press("incorrect");
       }
       return;
     }
     var actions = {
-      c: function () { press("verdict-correct"); },
-      x: function () { press("verdict-incorrect"); },
-      e: function () { focus("verdict-expected"); },
-      n: function () { focus("verdict-note"); },
+      c: function () { press("correct"); },
+      x: function () { press("incorrect"); },
+      e: function () { focus("expected"); },
+      n: function () { focus("note"); },
       j: function () { show(item().dataset.next); },
       s: function () { show(item().dataset.next); },
       k: function () { show(item().dataset.previous); },

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-PUBLIC = {"/login/", "/logout/", "/healthz", "/status/"}
+PUBLIC = {"/login/", "/logout/", "/healthz", "/status/", "/status/feed.atom"}
 SAMPLE_ARGS = {
     "slug": "refund-classifier",
     "number": "1",
@@ -53,7 +53,7 @@ def test_a_signed_out_visitor_is_sent_to_sign_in(client, path):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/status/", "/healthz", "/login/"])
+@pytest.mark.parametrize("path", ["/status/", "/status/feed.atom", "/healthz", "/login/"])
 def test_public_pages_open_without_sign_in(client, path):
     assert client.get(path).status_code == 200
 

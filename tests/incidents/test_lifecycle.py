@@ -11,7 +11,12 @@ from comms.models import Reminder
 from core.models import AuditEntry
 from incidents.lifecycle import TransitionRefused, check_transition, moves_from
 from incidents.models import Incident, TimelineEntry
-from incidents.services import IncidentError, incident_declare, incident_status_change
+from incidents.services import (
+    IncidentError,
+    action_item_add,
+    incident_declare,
+    incident_status_change,
+)
 
 # The product's lifecycle, written out by hand so a change to lifecycle.NEXT shows up here.
 ALLOWED = {
@@ -276,14 +281,20 @@ def test_closing_without_a_postmortem_is_refused(system, lead):
 
 
 @pytest.mark.django_db
-def test_closing_after_the_postmortem_keeps_the_time_to_resolve(system, lead, monkeypatch):
-    # No postmortem model yet: stand one in, as the lifecycle looks for `incident.postmortem`.
-    monkeypatch.setattr(Incident, "postmortem", object(), raising=False)
+def test_closing_after_the_postmortem_keeps_the_time_to_resolve(system, lead):
     start = timezone.now() - timedelta(hours=4)
     incident = _declare(lead, system, declared_at=start)
     incident_status_change(actor=lead, incident=incident, status="investigating", at=start)
     resolved = start + timedelta(hours=1)
     incident_status_change(actor=lead, incident=incident, status="resolved", at=resolved)
+    action_item_add(
+        actor=lead,
+        postmortem=Incident.objects.get(pk=incident.pk).postmortem,
+        title="Alert on the shift",
+        owner=lead,
+        due=timezone.localdate(),
+        category="detection",
+    )
     closed = incident_status_change(actor=lead, incident=incident, status="closed")
     closed.refresh_from_db()
     assert closed.status == "closed"

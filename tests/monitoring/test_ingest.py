@@ -103,7 +103,8 @@ def test_each_kind_of_bad_field_is_a_400_naming_it(client, token, change, field)
 
 
 def test_bodies_that_are_not_a_batch_are_400(client, token):
-    for body in ["not json", json.dumps({"events": []}), json.dumps([1, 2])]:
+    deep = "[" * 100_000 + "]" * 100_000
+    for body in ["not json", json.dumps({"events": []}), json.dumps([1, 2]), deep, b"\xff\xfe"]:
         response = client.post(
             URL, body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
         )

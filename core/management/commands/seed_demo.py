@@ -13,12 +13,14 @@ from django.utils import timezone
 
 from comms.services import status_update_post
 from core.roles import Role
-from incidents.models import Incident
+from incidents.models import ActionItem, Incident
 from incidents.services import (
+    action_item_add,
     incident_declare,
     incident_message_post,
     incident_people_change,
     incident_status_change,
+    postmortem_edit,
 )
 from monitoring.models import Monitor
 from monitoring.services import monitor_create, review_plan_set
@@ -301,6 +303,37 @@ class Command(BaseCommand):
             (Incident.Status.RESOLVED, timedelta(days=5, hours=20)),
         ]:
             incident_status_change(actor=people["lead"], incident=old, status=status, at=now - ago)
+        # Its postmortem (opened on resolve, facts filled in) says what changes.
+        postmortem = Incident.objects.get(pk=old.pk).postmortem
+        postmortem_edit(
+            actor=people["lead"],
+            postmortem=postmortem,
+            cause="retrieval",
+            root_cause="The nightly rebuild of the orders index merged order histories of "
+            "customers with the same e-mail domain; replies quoted the wrong orders.",
+        )
+        for title, owner, days, category in (
+            (
+                "Evaluate every index rebuild on a fixed question set before it serves",
+                "admin",
+                7,
+                ActionItem.Category.MISSING_ROLLBACK,
+            ),
+            (
+                "Monitor the share of replies quoting an order number",
+                "responder",
+                -2,
+                ActionItem.Category.DETECTION_GAP,
+            ),
+        ):
+            action_item_add(
+                actor=people["lead"],
+                postmortem=postmortem,
+                title=title,
+                owner=people[owner],
+                due=timezone.localdate() + timedelta(days=days),
+                category=category,
+            )
         burning = incident_declare(
             actor=people["responder"],
             title="Refund requests flagged as fraud: 2% → 9% in an hour",
