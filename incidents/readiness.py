@@ -85,10 +85,11 @@ def readiness_of(system, now=None) -> Readiness:
         _surfaces(system),
         _monitors(system),
         _ground_truth(system, now),
+        _comm_template(system),
+        _catalog(system, page),
+        _degraded(system),
+        _reports(system, now, page),
     ]
-    if hasattr(system, "comm_templates"):  # comms.CommTemplate, once it exists
-        checks.append(_comm_template(system))
-    checks += [_catalog(system, page), _degraded(system), _reports(system, now, page)]
     return Readiness(checks=checks)
 
 

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from comms.models import CommTemplate
 from incidents.models import Incident
 from monitoring.models import Event, Monitor, ReviewItem
 from rollbacks.models import ActiveVersion
@@ -92,13 +93,8 @@ def system_list_for_readiness():
         # The review_queue index (status, system, sampled_at) answers both.
         "review_backlog": _count(waiting),
         "review_oldest_at": _latest(waiting, "sampled_at", "sampled_at"),
+        "has_comm_template": Exists(CommTemplate.objects.filter(system=OuterRef("pk"))),
     }
-    if hasattr(AISystem, "comm_templates"):
-        # comms.CommTemplate, read through the relation so this module does not import comms.
-        templates = AISystem.comm_templates.rel
-        facts["has_comm_template"] = Exists(
-            templates.related_model.objects.filter(**{templates.field.name: OuterRef("pk")})
-        )
     return (
         AISystem.objects.select_related("owner", "review_plan")
         .prefetch_related(

@@ -28,7 +28,6 @@ pytestmark = pytest.mark.django_db
 
 # comms.CommTemplate is being built alongside; until AISystem has `comm_templates`,
 # readiness leaves that check out rather than fail every system on it.
-HAS_COMM_TEMPLATES = hasattr(AISystem, "comm_templates")
 
 SURFACES = {
     "model": {"provider": "openai", "name": "gpt-4o-mini", "version_id": "gpt-4o-mini-2024-07-18"},
@@ -80,15 +79,14 @@ def _ready(owner, slug="ready") -> AISystem:
     Monitor.objects.filter(pk=monitor.pk).update(status=Monitor.Status.OK)  # baseline learnt
     review_plan_set(actor=owner, system=system, per_day=10)
     Event.objects.create(system=system, client_id="reported", ts=timezone.now())
-    if HAS_COMM_TEMPLATES:
-        system.comm_templates.create(
-            name="Wrong decisions",
-            headline="Some refund decisions were wrong",
-            happened="Between {onset} and {contained}, some refund requests were mislabelled.",
-            consequence="Your refund may have been held.",
-            done="We stopped the automatic decisions and are reviewing each one.",
-            advice="Nothing: we will contact you if your refund is affected.",
-        )
+    system.comm_templates.create(
+        name="Wrong decisions",
+        headline="Some refund decisions were wrong",
+        happened="Between {onset} and {contained}, some refund requests were mislabelled.",
+        consequence="Your refund may have been held.",
+        done="We stopped the automatic decisions and are reviewing each one.",
+        advice="Nothing: we will contact you if your refund is affected.",
+    )
     return system
 
 
@@ -101,7 +99,7 @@ def test_a_bare_system_misses_everything_but_its_owner_and_degraded_behaviour(ow
         "Every surface versioned, the model pinned",
         "Monitors with baselines",
         "Ground truth sampled, the review queue within its target",
-        *(["Communication template"] if HAS_COMM_TEMPLATES else []),
+        "Communication template",
         "Downstream actions catalogued",
         "Reports to Failsafe",
     ]
@@ -217,7 +215,7 @@ FLIPS = [
     ("Ground truth sampled, the review queue within its target", _sampling_paused),
     ("Ground truth sampled, the review queue within its target", _queue_over_two_days_of_target),
     ("Ground truth sampled, the review queue within its target", _an_output_waits_over_48_hours),
-    *([("Communication template", _comm_templates_removed)] if HAS_COMM_TEMPLATES else []),
+    ("Communication template", _comm_templates_removed),
     ("Downstream actions catalogued", _catalog_emptied),
     ("Degraded behaviour declared", _degraded_behaviour_cleared),
     ("Reports to Failsafe", _token_revoked),
@@ -291,12 +289,6 @@ def test_an_old_review_does_not_outlive_ninety_days(owner):
     assert "Runbook reviewed in the last 90 days" in _missing(system, now=later)
 
 
-@pytest.mark.skipif(HAS_COMM_TEMPLATES, reason="comms.CommTemplate exists: it is checked")
-def test_there_is_no_communication_template_check_until_comms_has_templates(owner):
-    names = [c.name for c in _readiness(AISystemFactory(owner=owner)).checks]
-    assert "Communication template" not in names
-
-
 def test_nothing_claims_irreversible_actions_are_gated_before_the_gate_exists(owner):
     names = [c.name for c in _readiness(_ready(owner)).checks]
     assert not any("gated" in name.lower() for name in names)
@@ -327,7 +319,7 @@ def test_the_page_shows_each_gap_with_the_link_that_fixes_it(client_for, viewer,
         "/systems/refund-classifier/monitors/#plan-title",
         "/systems/refund-classifier/#catalog",
         "/systems/refund-classifier/#tokens",
-        *(["/systems/refund-classifier/communication-templates/"] if HAS_COMM_TEMPLATES else []),
+        "/systems/refund-classifier/communication-templates/",
     ]:
         assert f'href="{link}"' in page, link
     assert "No runbook: a stressed responder would have to improvise." in page
