@@ -36,14 +36,9 @@ class WebhookForm(forms.Form):
             del self.fields["active"]
 
 
-class CommunicationForm(forms.Form):
-    """The draft's words: a headline and the four parts, plus the version they were edited
-    from (so a save never silently replaces a colleague's newer one)."""
+class FourParts(forms.Form):
+    """The four parts of every external communication, in a reader's words."""
 
-    headline = forms.CharField(
-        max_length=wording.HEADLINE_MAX,
-        help_text="What a reader sees first: plain words, no internal names.",
-    )
     happened = forms.CharField(
         label="What happened", max_length=wording.PART_MAX, widget=forms.Textarea(attrs={"rows": 3})
     )
@@ -62,7 +57,19 @@ class CommunicationForm(forms.Form):
         max_length=wording.PART_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class CommunicationForm(FourParts):
+    """The draft's words: a headline and the four parts, plus the version they were edited
+    from (so a save never silently replaces a colleague's newer one)."""
+
+    headline = forms.CharField(
+        max_length=wording.HEADLINE_MAX,
+        help_text="What a reader sees first: plain words, no internal names.",
+    )
     based_on = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    field_order = ["headline", *wording.PART_NAMES, "based_on"]
 
     def parts(self) -> dict[str, str]:
         """The words as they stand, valid or not: what the check and the preview read."""
@@ -81,24 +88,8 @@ class DecisionForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class CommTemplateForm(forms.Form):
+class CommTemplateForm(FourParts):
     name = forms.CharField(max_length=80, help_text="e.g. wrong decisions, data exposure")
     headline = forms.CharField(max_length=wording.HEADLINE_MAX)
-    happened = forms.CharField(
-        label="What happened", max_length=wording.PART_MAX, widget=forms.Textarea(attrs={"rows": 3})
-    )
-    consequence = forms.CharField(
-        label="What this means for you",
-        max_length=wording.PART_MAX,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    done = forms.CharField(
-        label="What we have done",
-        max_length=wording.PART_MAX,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    advice = forms.CharField(
-        label="What you should do",
-        max_length=wording.PART_MAX,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+
+    field_order = ["name", "headline", *wording.PART_NAMES]
