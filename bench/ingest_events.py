@@ -9,17 +9,21 @@ and >= 0.5x a single-connection raw COPY).
    and so update the same rollup rows. Every batch is 5,000 events, JSON-encoded before
    any timing (the senders' own JSON cost is not the server's).
 2. Raw baseline: one psycopg connection COPYs the same rows (the columns of
-   `monitoring_event`, as ingestion would store them) into `bench_raw`, a fresh
-   `CREATE TABLE ... (LIKE monitoring_event INCLUDING ALL)` (same indexes, same unique
-   constraint), one COPY and one commit per 5,000 rows. Measured before and after the
-   HTTP runs; the faster of the two is the baseline of the ratio.
+   `monitoring_event`, as ingestion would store them, built before timing) into
+   `bench_raw`, a fresh `CREATE TABLE ... (LIKE monitoring_event INCLUDING ALL)` (same
+   indexes, same unique constraint), one COPY and one commit per 5,000 rows. Then the
+   product's SQL alone on the same rows and connection: COPY into a temporary table and
+   `INSERT ... ON CONFLICT DO NOTHING RETURNING` (the ceiling of the ratio before any
+   Python work). Both before and after the HTTP runs; the faster raw COPY is the baseline.
 3. HTTP: the real ASGI app (uvicorn, `--workers 2` by default, the product's database
    settings: a connection per request) on 127.0.0.1; 4 sender threads in this process,
-   one keep-alive httpx client each, POST their batches back to back to
-   `/api/v1/systems/<slug>/events` with a token of scope events:write. Events/s = events
-   accepted / wall time from the first request to the last answer; p50/p99 of the
-   requests' latency. CPU seconds used meanwhile by the server's workers, by PostgreSQL
-   (all of it: the server is shared) and by this process, to show where the 2 cores went.
+   each with its own httpx client, POST their batches back to back to
+   `/api/v1/systems/<slug>/events` with a token of scope events:write, on a new
+   connection per request by default (4 keep-alive connections, `--keep-alive`, are shared
+   out among uvicorn's workers once, when they connect). Events/s = events accepted / wall
+   time from the first request to the last answer; p50/p99 of the requests' latency. CPU
+   seconds used meanwhile by the server's workers, by PostgreSQL (all of it: the server
+   is shared) and by this process, to show where the 2 cores went.
 4. Idempotency: the same batches sent again (all duplicates), timed the same way.
 5. Nothing lost, nothing doubled: `count(*)` of the system's events and `sum(n)` of its
    rollup rows with signal 'events' against the events sent, and the label counts of the
@@ -27,13 +31,22 @@ and >= 0.5x a single-connection raw COPY).
 6. Where the time goes: in this process, `events_ingest` on fresh 5,000-event batches with
    each step timed separately (JSON decoding, validation, version resolution, the COPY
    into the temporary table, the `INSERT ... ON CONFLICT`, counting the rollups, the
-   rollup upsert, the commit), wall and this process's CPU; then cProfile of one call.
+   rollup upsert, the commit), wall and this process's CPU, and the garbage collector's
+   time within them (`gc.callbacks`); on one reused connection and on a new connection
+   per batch; then cProfile of one call.
+
+Experiments: `--server-env KEY=VALUE` (e.g. CONN_MAX_AGE=60), `--workers 3`,
+`--keep-alive`, and `--server-gc-threshold N`, which makes the server's workers run
+`gc.set_threshold(N, 50, 1000)` at start (a sitecustomize.py in a temporary directory on
+their PYTHONPATH; the product is unchanged).
 
 The bench system's events and rollups are deleted at the start, so the counts are exact;
-`bench_raw` is dropped at the end.
+`bench_raw` is dropped at the end. A CHECKPOINT comes before each timed run, so no run
+pays for flushing what an earlier one wrote.
 
     .venv/bin/python bench/ingest_events.py [-n 400000] [--workers 2] [--senders 4]
-        [--profile-batches 5] [--server-env CONN_MAX_AGE=60]
+        [--profile-batches 5] [--keep-alive] [--server-env CONN_MAX_AGE=60]
+        [--server-gc-threshold 100000]
 """
 
 import argparse
@@ -181,15 +194,30 @@ def raw_rows(system, batches: list[list]) -> list[list[tuple]]:
 # --- Raw COPY baseline ---------------------------------------------------------------------
 
 
-def raw_copy(batches: list[list[tuple]]) -> dict:
-    """One connection, into a fresh copy of monitoring_event: one COPY + commit per batch."""
+TEMP_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event (client_id text, ts timestamptz, "
+    "received_at timestamptz, input jsonb, label text, score double precision, text text, "
+    "refused boolean, versions jsonb, served jsonb, actions jsonb, subject text"
+    ") ON COMMIT DELETE ROWS"
+)
+
+
+def raw_copy(batches: list[list[tuple]], via_temp: bool = False) -> dict:
+    """One connection, into a fresh copy of monitoring_event: one COPY + commit per batch.
+    `via_temp`: the product's SQL instead (COPY into a temporary table, then `INSERT ...
+    ON CONFLICT DO NOTHING RETURNING`), still without its Python work and rollups."""
     import psycopg
 
+    columns = RAW_COLUMNS.removesuffix(", system_id")
+    system_id = batches[0][0][-1]
+    if via_temp:  # the temporary table has no system_id: drop it from the rows, untimed
+        batches = [[row[:-1] for row in batch] for batch in batches]
     url = os.environ["DATABASE_URL"]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw")
         conn.execute("CREATE TABLE bench_raw (LIKE monitoring_event INCLUDING ALL)")
         conn.execute("TRUNCATE bench_raw")
+        conn.execute(TEMP_TABLE)
         conn.execute("CHECKPOINT")
         conn.autocommit = False
         rows = 0
@@ -197,9 +225,21 @@ def raw_copy(batches: list[list[tuple]]) -> dict:
         cpu = time.process_time()
         for batch in batches:
             cursor = conn.cursor()
-            with cursor.copy(f"COPY bench_raw ({RAW_COLUMNS}) FROM STDIN") as copy:
-                for row in batch:
-                    copy.write_row(row)
+            if via_temp:
+                with cursor.copy(f"COPY incoming_event ({columns}) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row(row)
+                cursor.execute(
+                    f"INSERT INTO bench_raw (system_id, {columns}) "  # noqa: S608 (constants)
+                    f"SELECT %s, {columns} FROM incoming_event "
+                    "ON CONFLICT (system_id, client_id) DO NOTHING RETURNING client_id",
+                    [system_id],
+                )
+                check(len(cursor.fetchall()) == len(batch), "bench_raw had some of the rows")
+            else:
+                with cursor.copy(f"COPY bench_raw ({RAW_COLUMNS}) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row(row)
             conn.commit()
             rows += len(batch)
         seconds = time.perf_counter() - started
@@ -455,8 +495,20 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
         connection.close()
         connection.ensure_connection()
 
+    collecting = {"since": 0.0, "seconds": 0.0, "full": 0}
+
+    def on_gc(phase, info):
+        if phase == "start":
+            collecting["since"] = time.perf_counter()
+        else:
+            collecting["seconds"] += time.perf_counter() - collecting["since"]
+            collecting["full"] += info["generation"] == 2
+
+    collections = []
+    gc.callbacks.append(on_gc)
     whole = []
     for body in bodies:
+        collecting.update(seconds=0.0, full=0)
         if fresh:
             timed("0 connecting (a new connection)", connect)
         payload = timed("1 JSON decoding (json.loads)", json.loads, body)
@@ -475,6 +527,7 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
         unique, served, patterns, inputs = timed("3 de-dup, version refs, watched", prepare)
         received_at = datetime.now(UTC)
         if not fresh:
+            outside = dict(collecting)  # collections during 4a are not part of the total
             try:
                 with transaction.atomic():
                     timed(
@@ -487,6 +540,7 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
                     raise Rollback
             except Rollback:
                 pass
+            collecting.update(seconds=outside["seconds"], full=outside["full"])
         wall, cpu = time.perf_counter(), time.process_time()
         with transaction.atomic():
             stored = timed(
@@ -515,6 +569,8 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
         )
         check(len(stored) == len(unique), "the profile batch was not new")
         whole.append((time.perf_counter() - wall, time.process_time() - cpu))
+        collections.append((collecting["seconds"], collecting["full"]))
+    gc.callbacks.remove(on_gc)
 
     how = "a new connection per batch" if fresh else "one reused connection"
     print(
@@ -532,6 +588,11 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
             f"  {name:44} wall {w * 1000:7.1f} ms ({w * 1e6 / BATCH:5.1f} us/event, "
             f"{w / total:4.0%})  CPU {c * 1000:7.1f} ms"
         )
+    print(
+        f"  {'   garbage collection within those steps':44} wall "
+        f"{statistics.median(c for c, _ in collections) * 1000:7.1f} ms (median; full "
+        f"collections per batch: {', '.join(str(n) for _, n in collections)})"
+    )
     if not fresh:
         insert = (
             medians["4 COPY + INSERT ON CONFLICT (_store_copy)"][0]
@@ -579,6 +640,13 @@ def main() -> None:
     parser.add_argument(
         "--server-env", action="append", default=[], help="KEY=VALUE for the server, repeatable"
     )
+    parser.add_argument(
+        "--server-gc-threshold",
+        type=int,
+        default=0,
+        help="an experiment: the server's workers run gc.set_threshold(N, 50, 1000) at start "
+        "(a sitecustomize.py in a temporary directory on their PYTHONPATH)",
+    )
     args = parser.parse_args()
     per_batch = BATCH * args.senders
     args.events -= args.events % per_batch
@@ -598,6 +666,12 @@ def main() -> None:
         )
         pg = cursor.fetchone()
     server_env = dict(item.split("=", 1) for item in args.server_env)
+    site = tempfile.TemporaryDirectory(prefix="ingest-events-site-")
+    if args.server_gc_threshold:
+        Path(site.name, "sitecustomize.py").write_text(
+            f"import gc\ngc.set_threshold({args.server_gc_threshold}, 50, 1000)\n"
+        )
+        server_env["PYTHONPATH"] = site.name
     print(
         f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
         f"PostgreSQL {pg[0]} (shared_buffers {pg[1]}, synchronous_commit {pg[2]}, "
@@ -609,7 +683,15 @@ def main() -> None:
         f"{'keep-alive connections' if args.keep_alive else 'a new connection per request'}, "
         f"FAILSAFE_ROLLUP_SECONDS "
         f"{settings.FAILSAFE_ROLLUP_SECONDS}, server database settings: "
-        + (", ".join(f"{k}={v}" for k, v in server_env.items()) or "the product's defaults")
+        + (
+            ", ".join(f"{k}={v}" for k, v in server_env.items() if k != "PYTHONPATH")
+            or "the product's defaults"
+        )
+        + (
+            f", gc.set_threshold({args.server_gc_threshold}, 50, 1000) in the workers"
+            if args.server_gc_threshold
+            else ", Python's default gc thresholds"
+        )
         + f" (this process: CONN_MAX_AGE {connection.settings_dict['CONN_MAX_AGE']})"
     )
 
@@ -637,7 +719,13 @@ def main() -> None:
         f"{copy_before['rate']:,.0f} rows/s ({copy_before['seconds']:.1f} s, client CPU "
         f"{copy_before['client_cpu']:.1f} s)"
     )
-    del rows
+    temp_before = raw_copy(rows, via_temp=True)
+    print(
+        "the product's SQL alone (COPY into a temporary table + INSERT ... ON CONFLICT DO "
+        f"NOTHING RETURNING; 1 connection, no validation, no rollups): "
+        f"{temp_before['rate']:,.0f} rows/s ({temp_before['seconds']:.1f} s, client CPU "
+        f"{temp_before['client_cpu']:.1f} s)"
+    )
 
     token, raw = token_issue(
         actor=owner, system=system, name=f"ingest bench {os.getpid()}", scopes=["events:write"]
@@ -680,13 +768,14 @@ def main() -> None:
     finally:
         token_revoke(actor=owner, token=token, reason="Ingestion bench over.")
 
-    rows = raw_rows(system, flat)
     copy_after = raw_copy(rows)
+    temp_after = raw_copy(rows, via_temp=True)
     del rows
     drop_raw()
     print(
-        f"raw COPY again after the HTTP runs: {copy_after['rate']:,.0f} rows/s "
-        f"({copy_after['seconds']:.1f} s)"
+        f"again after the HTTP runs: raw COPY {copy_after['rate']:,.0f} rows/s "
+        f"({copy_after['seconds']:.1f} s), the product's SQL alone {temp_after['rate']:,.0f} "
+        f"rows/s ({temp_after['seconds']:.1f} s)"
     )
     verify(system, args.events + warmed)
 
@@ -709,6 +798,12 @@ def main() -> None:
         + ("met" if ratio >= TARGET_RATIO else f"MISSED by {TARGET_RATIO - ratio:.2f}")
         + ")"
     )
+    sql_alone = max(temp_before["rate"], temp_after["rate"])
+    print(
+        f"the product's SQL alone reaches {sql_alone / baseline:.2f}x of the raw COPY: the "
+        f"ceiling of the ratio before any Python work; HTTP ingestion is "
+        f"{first['rate'] / sql_alone:.2f}x of that"
+    )
     print(
         f"resending stored batches (all duplicates): {again['rate']:,.0f} events/s, "
         f"{again['rate'] / first['rate']:.2f}x the rate of new events"
@@ -717,9 +812,10 @@ def main() -> None:
     # This process still holds every event as dicts: the garbage collector's passes over
     # them would be charged to the steps timed below. A server process holds none of them.
     del batches, flat, bodies, warm, warm_bodies
-    gc.collect()
     profile = make_batches((2 * args.profile_batches + 1) * BATCH, 1, start, first_seed=201)[0]
     profile_bodies = [json.dumps({"events": b}).encode() for b in profile]
+    del profile
+    gc.collect()
     half = len(profile_bodies[:-1]) // 2
     breakdown(profile_system, profile_bodies[:half], fresh=False)
     breakdown(profile_system, profile_bodies[half:-1], fresh=True)

@@ -36,6 +36,7 @@ def schedule_periodic_tasks(sender, **kwargs):
         "comms.tasks.webhooks_send_due",
         "rollbacks.tasks.deployments_send_due",
         "incidents.tasks.action_items_send_overdue",
+        "gate.tasks.gate_sweep",
     ):
         sender.add_periodic_task(
             settings.CELERY_DUE_WORK_SECONDS, sender.signature(task), name=task

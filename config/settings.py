@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "incidents",
     "rollbacks",
     "comms",
+    "gate",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from gate.api import GateView, HoldView
 from incidents.api import IncidentViewSet
 from incidents.views import readiness
 from monitoring.api import (
@@ -37,6 +38,7 @@ urlpatterns = [
     path("", include("monitoring.urls")),
     path("status/", include("comms.urls")),
     path("webhooks/", include("comms.webhook_urls")),
+    path("", include("gate.urls")),
     path("admin/", admin.site.urls),
     # The runtime mode: read on every request by AI systems, so ahead of the router.
     path("api/v1/systems/<slug:slug>/mode", ModeView.as_view(), name="api-mode"),
@@ -44,6 +46,8 @@ urlpatterns = [
     path("api/v1/systems/<slug:slug>/mode/ack", ModeAckView.as_view(), name="api-mode-ack"),
     path("api/v1/systems/<slug:slug>/bundle", BundleView.as_view(), name="api-bundle"),
     path("api/v1/systems/<slug:slug>/events", EventsView.as_view(), name="api-events"),
+    path("api/v1/systems/<slug:slug>/gate", GateView.as_view(), name="api-gate"),
+    path("api/v1/systems/<slug:slug>/holds/<uuid:code>", HoldView.as_view(), name="api-hold"),
     path("api/v1/systems/<slug:slug>/monitors", MonitorListView.as_view(), name="api-monitors"),
     path("api/v1/systems/<slug:slug>/alerts", AlertListView.as_view(), name="api-alerts"),
     path("api/v1/review-items", ReviewItemListView.as_view(), name="api-review-items"),

@@ -172,6 +172,7 @@ class TimelineEntry(AppendOnlyModel):
         COMMUNICATION = "communication"
         REMINDER = "reminder"
         POSTMORTEM = "postmortem"
+        GATE = "gate", "action gate"
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)

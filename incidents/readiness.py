@@ -8,9 +8,6 @@ missing in words and links to the page that fixes it; the score is the share tha
 
 Pure: it reads only what `systems.selectors.system_list_for_readiness` loaded (annotations,
 the owner, the review plan, the active versions), and `now` is a parameter.
-
-Not checked yet: "irreversible actions gated". The action gate does not exist; a check
-that could only ever fail, or only ever pass, would be a checkbox in disguise.
 """
 
 from dataclasses import dataclass
@@ -86,6 +83,7 @@ def readiness_of(system, now=None) -> Readiness:
         _monitors(system),
         _ground_truth(system, now),
         _comm_template(system),
+        _gated(system),
         _catalog(system, page),
         _degraded(system),
         _reports(system, now, page),
@@ -270,6 +268,20 @@ def _comm_template(system) -> Check:
         else "No template for telling customers: the first notice would be written under pressure.",
         "Write a template",
         reverse("comm-templates:list", args=[system.slug]),
+    )
+
+
+def _gated(system) -> Check:
+    ungated = system.ungated_irreversible
+    return Check(
+        "Irreversible actions gated",
+        not ungated,
+        "Every action that cannot be undone asks the action gate first."
+        if not ungated
+        else f"{ungated} irreversible action type{'s' if ungated > 1 else ''} without a gate "
+        "rule: one wrong output could set off thousands of them.",
+        "Set gate rules",
+        reverse("gate:rules", args=[system.slug]),
     )
 
 

@@ -303,7 +303,15 @@ def blast_radius(incident, now: datetime | None = None) -> dict:
         "actions": rows,
         "irreversible": sum(r["count"] for r in rows if r["reversible"] is False),
         "user_visible": sum(r["count"] for r in rows if r["user_visible"]),
+        "stopped": _stopped(systems, since, until),
     }
+
+
+def _stopped(systems, since, until) -> dict:
+    """What the action gate held or denied in the window: the harm that did not happen."""
+    from gate.selectors import stopped  # gate builds on monitoring, not the other way round
+
+    return stopped(systems, since, until)
 
 
 def affected(incident, *, action_type: str = "", label: str = "", now=None):

@@ -555,6 +555,15 @@ def _percent_or_number(monitor: Monitor, value) -> str:
 
 def alert_summary(monitor: Monitor, evidence: dict) -> str:
     """One line a responder reads first: what moved, from what, to what."""
+    if evidence["kind"] == "breaker":
+        # The action gate's circuit breaker (gate/services.py): counts per window.
+        baseline = evidence.get("baseline")
+        was = "no baseline yet" if baseline is None else f"a baseline of {baseline:.1f}"
+        return (
+            f"{monitor.name}: {evidence['requests']} {evidence['action']} requests in "
+            f"{evidence['window_seconds']} s against {was} (limit {evidence['threshold']}); "
+            "new ones are held"
+        )
     now = _percent_or_number(monitor, evidence.get("current"))
     was = _percent_or_number(monitor, evidence.get("baseline"))
     if evidence["kind"] == "rate":

@@ -94,6 +94,9 @@ def system_list_for_readiness():
         "review_backlog": _count(waiting),
         "review_oldest_at": _latest(waiting, "sampled_at", "sampled_at"),
         "has_comm_template": Exists(CommTemplate.objects.filter(system=OuterRef("pk"))),
+        "ungated_irreversible": _count(
+            ActionType.objects.filter(**own, reversible=False, gate_rule__isnull=True)
+        ),
     }
     return (
         AISystem.objects.select_related("owner", "review_plan")

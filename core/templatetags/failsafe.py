@@ -68,6 +68,8 @@ NAV_SECTIONS = {
     "monitoring:monitor": "systems",
     "monitoring:blast-radius": "incidents",
     "monitoring:review": "review",
+    "gate:rules": "systems",
+    "gate": "holds",
 }
 
 

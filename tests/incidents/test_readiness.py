@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from core.models import AuditEntry
+from gate.services import gate_rule_set
 from incidents.readiness import readiness_of
 from monitoring.models import Event, Monitor, ReviewItem, ReviewPlan
 from monitoring.services import monitor_create, review_plan_set
@@ -104,7 +105,8 @@ def test_a_bare_system_misses_everything_but_its_owner_and_degraded_behaviour(ow
         "Reports to Failsafe",
     ]
     readiness = _readiness(bare)
-    assert readiness.score == round(100 * 2 / len(readiness.checks))
+    # What a bare system passes: its owner, degraded behaviour, and nothing to gate.
+    assert readiness.score == round(100 * 3 / len(readiness.checks))
 
 
 def test_a_system_with_every_artifact_scores_100(owner):
@@ -192,6 +194,10 @@ def _comm_templates_removed(system):
     system.comm_templates.all().delete()
 
 
+def _an_irreversible_action_ungated(system):
+    ActionTypeFactory(system=system, name="refund_issue", reversible=False)
+
+
 def _token_revoked(system):
     token_revoke(actor=system.owner, token=system.tokens.get())
 
@@ -216,6 +222,7 @@ FLIPS = [
     ("Ground truth sampled, the review queue within its target", _queue_over_two_days_of_target),
     ("Ground truth sampled, the review queue within its target", _an_output_waits_over_48_hours),
     ("Communication template", _comm_templates_removed),
+    ("Irreversible actions gated", _an_irreversible_action_ungated),
     ("Downstream actions catalogued", _catalog_emptied),
     ("Degraded behaviour declared", _degraded_behaviour_cleared),
     ("Reports to Failsafe", _token_revoked),
@@ -289,9 +296,12 @@ def test_an_old_review_does_not_outlive_ninety_days(owner):
     assert "Runbook reviewed in the last 90 days" in _missing(system, now=later)
 
 
-def test_nothing_claims_irreversible_actions_are_gated_before_the_gate_exists(owner):
-    names = [c.name for c in _readiness(_ready(owner)).checks]
-    assert not any("gated" in name.lower() for name in names)
+def test_an_irreversible_action_counts_as_gated_once_it_has_a_rule(owner):
+    system = _ready(owner)
+    hold = ActionTypeFactory(system=system, name="account_hold", reversible=False)
+    assert _missing(system) == ["Irreversible actions gated"]
+    gate_rule_set(actor=owner, action_type=hold, reason="Bound the holds")
+    assert _missing(system) == []
 
 
 # --- The page -------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from comms.services import status_update_post
 from core.roles import Role
+from gate.models import GateRule
+from gate.services import gate_rule_set
 from incidents.models import ActionItem, Incident
 from incidents.services import (
     action_item_add,
@@ -114,6 +116,7 @@ class Command(BaseCommand):
         systems = {spec["slug"]: self._system(spec, people) for spec in SYSTEMS}
         self._versions(systems, people)
         self._monitors(systems, people)
+        self._gate(systems)
         self._incidents(systems, people)
         self._print_sign_in()
 
@@ -278,6 +281,29 @@ class Command(BaseCommand):
         # Ground truth: fraud flags are rare and costly, so reviewers see ten times more.
         review_plan_set(actor=refunds.owner, system=refunds, per_day=200, oversample={"fraud": 10})
         review_plan_set(actor=replies.owner, system=replies, per_day=40)
+
+    def _gate(self, systems):
+        """The refund classifier asks the action gate before its irreversible actions:
+        account holds trip a breaker at 5x their baseline (never below 20 a minute) and at
+        most 200 go out a minute; refunds are only bounded by a wide breaker. Unreachable,
+        both fail closed; an undecided account hold expires rejected after four hours."""
+        refunds = systems["refund-classifier"]
+        if GateRule.objects.filter(system=refunds).exists():
+            return
+        settings = {
+            "account_hold": {"breaker_factor": 5.0, "breaker_floor": 20, "cap": 200},
+            "refund_issue": {"breaker_factor": 10.0, "breaker_floor": 600},
+        }
+        for action_type in refunds.action_types.filter(reversible=False):
+            gate_rule_set(
+                actor=refunds.owner,
+                action_type=action_type,
+                reason="The demo's gate: bound what one wrong output can set off.",
+                unreachable=GateRule.Unreachable.HOLD,
+                hold_minutes=240,
+                expire_to=GateRule.Outcome.REJECT,
+                **settings.get(action_type.name, {}),
+            )
 
     def _incidents(self, systems, people):
         if Incident.objects.exists():

@@ -4,6 +4,10 @@ would, obeys its runtime mode and serves its active versions through the SDK.
 `make run` keeps one going for the demo: the refund classifier, whose fraud share is 2%
 except while a bad version is active (by default the seed's prompt v2, the change behind
 INC-2). Roll that version back from the incident page and watch the share return.
+
+Before each account hold (its irreversible action) it asks Failsafe's action gate through
+the SDK's `gate()`; a hold the gate does not allow is not fired, so during the failure the
+holds pile up in the held-actions queue (`/holds/`) instead of reaching customers.
 """
 
 import json
@@ -25,8 +29,29 @@ from systems.models import AISystem, SystemToken
 from systems.services import token_issue
 
 TOKEN_NAME = "simulated AI system"  # noqa: S105 (a label, not a secret)
-SCOPES = ["mode:read", "bundle:read", "events:write"]
+SCOPES = ["mode:read", "bundle:read", "events:write", "gate"]
 BATCH = 5000
+# The actions the simulated system asks the gate about before firing them.
+GATED = ("account_hold",)
+
+
+def gate_events(ask, events, gated=GATED) -> int:
+    """Ask the gate before each gated action of `events` (`ask(action, subject, event_id)`
+    answers a decision with `.decision`); an action not allowed is not fired: it leaves
+    the event's actions, so it is not reported as fired either. Answers how many were
+    stopped."""
+    stopped = 0
+    for event in events:
+        kept = []
+        for action in event.get("actions", []):
+            if action["type"] in gated:
+                answer = ask(action["type"], action.get("subject", ""), event["id"])
+                if answer.decision != "allow":
+                    stopped += 1
+                    continue
+            kept.append(action)
+        event["actions"] = kept
+    return stopped
 
 
 def _active_refs(slug: str) -> dict[str, str]:
@@ -55,8 +80,15 @@ class Command(BaseCommand):
         parser.add_argument("--url", default=None, help="Failsafe's address (default: ours)")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--duration", type=float, default=0, help="seconds (0: forever)")
+        parser.add_argument(
+            "--gate",
+            default=",".join(GATED),
+            help="comma-separated actions to ask the action gate about ('' for none)",
+        )
 
     def handle(self, *args, system, kind, scenario, bad, rate, url, seed, duration, **options):
+        self.gated = tuple(a for a in options.get("gate", ",".join(GATED)).split(",") if a)
+        self.stopped = 0
         try:
             target = AISystem.objects.get(slug=system)
         except AISystem.DoesNotExist:
@@ -107,8 +139,24 @@ class Command(BaseCommand):
                 )
             if failsafe.mode(system) != "ai" or not count:
                 continue  # the model is not answering: nothing of its to report
-            for event in self._events(sim, now - count / rate, count, rate, refs, shifted):
+            events = self._events(sim, now - count / rate, count, rate, refs, shifted)
+            self._gate(failsafe, events)
+            for event in events:
                 failsafe.record(event)
+
+    def _gate(self, failsafe, events) -> None:
+        if not self.gated:
+            return
+        before = self.stopped
+
+        def ask(action, subject, event_id):
+            return failsafe.gate(action, subject, event_id=event_id)
+
+        self.stopped += gate_events(ask, events, self.gated)
+        if self.stopped // 50 > before // 50:
+            self.stdout.write(
+                self.style.WARNING(f"{self.stopped} actions stopped at the gate so far")
+            )
 
     @staticmethod
     def _refs(failsafe, system) -> dict[str, str]:
@@ -158,9 +206,10 @@ class Command(BaseCommand):
         saved = Path(settings.VAR_DIR) / f"simulate-{target.slug}.token"
         if saved.exists():
             raw = saved.read_text().strip()
-            if SystemToken.objects.filter(
+            token = SystemToken.objects.filter(
                 token_hash=SystemToken.hash(raw), revoked_at=None, system=target
-            ).exists():
+            ).first()
+            if token is not None and set(SCOPES) <= set(token.scopes):
                 return raw
         _, raw = token_issue(actor=None, system=target, name=TOKEN_NAME, scopes=SCOPES)
         saved.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,9 @@
 See README.md for the modes and an example.
 """
 
+from failsafe_client._gate import GateDecision
 from failsafe_client.client import MODES, ChangeCallback, Failsafe, Mode
 
 __version__ = "0.1.0"
 
-__all__ = ["MODES", "ChangeCallback", "Failsafe", "Mode", "__version__"]
+__all__ = ["MODES", "ChangeCallback", "Failsafe", "GateDecision", "Mode", "__version__"]

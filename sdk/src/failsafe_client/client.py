@@ -36,6 +36,7 @@ from urllib.parse import quote
 import httpx
 
 from failsafe_client import _store
+from failsafe_client._gate import Fallback, Gate, GateDecision
 from failsafe_client._recorder import Recorder
 from failsafe_client._sse import ServerEvent, SSEDecoder
 
@@ -116,6 +117,10 @@ class Failsafe:
     system named in the call. Events go out from a background thread when `batch_size` of
     them wait or every `flush_interval` seconds; at most `max_buffer` wait, and beyond that
     new ones are dropped and counted (`record_stats()`).
+
+    `gate(action, subject)` asks before an irreversible action (token scope `gate`); when
+    Failsafe cannot answer, the action's declared default does: `gate_defaults` (per action
+    type, over what the owner declared in Failsafe), else `gate_default` ("hold").
     """
 
     def __init__(
@@ -133,6 +138,9 @@ class Failsafe:
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_buffer: int = 10_000,
+        gate_defaults: Mapping[str, Fallback] | None = None,
+        gate_default: Fallback = "hold",
+        gate_timeout: float = 2.0,
     ) -> None:
         if default_mode not in MODES:
             raise ValueError(f"default_mode must be one of {', '.join(MODES)}")
@@ -175,6 +183,12 @@ class Failsafe:
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_buffer=max_buffer,
+        )
+        self._gate = Gate(
+            self._http,
+            defaults=dict(gate_defaults or {}),
+            fallback=gate_default,
+            timeout=float(gate_timeout),
         )
 
     @staticmethod
@@ -250,6 +264,54 @@ class Failsafe:
         the sending happens on a background thread, and network trouble never raises here.
         Raises ValueError only when `event` is not a dict or no system is named."""
         return self._recorder.record(event, system if system is not None else self.system)
+
+    def gate(
+        self,
+        action: str,
+        subject: str,
+        event_id: str | None = None,
+        system: str | None = None,
+    ) -> GateDecision:
+        """Ask Failsafe before `action` on `subject` (token scope `gate`): a `GateDecision`
+        whose `decision` is "allow", "hold" (a person decides: poll `hold_id` with
+        `wait_for_hold()`) or "deny". Blocks for one HTTP call, at most `gate_timeout`
+        seconds. When Failsafe cannot answer, the action's declared default answers
+        instead, with `local=True`: "hold" (fail closed: do not act; keep it yourself and
+        ask again later) or "allow" (fail open). Never raises for network trouble."""
+        name = self._system_for(system)
+        return self._gate.ask(name, action, subject, event_id)
+
+    def gate_defaults(self, system: str | None = None, *, refresh: bool = False) -> dict[str, str]:
+        """Each action type's declared answer when Failsafe is unreachable, as this client
+        would apply it now (fetched from the server, overridden by `gate_defaults`)."""
+        name = self._system_for(system)
+        self._gate.refresh(name, force=refresh)
+        return self._gate.defaults(name)
+
+    def hold(self, hold_id: str, system: str | None = None) -> dict[str, Any] | None:
+        """A hold as the server has it now (`status`: "pending", "approved", "rejected"),
+        or None when it cannot be read."""
+        return self._gate.hold(self._system_for(system), hold_id)
+
+    def wait_for_hold(
+        self,
+        hold_id: str,
+        system: str | None = None,
+        *,
+        timeout: float = 60.0,
+        interval: float = 2.0,
+    ) -> str | None:
+        """Poll a hold until a person decides it (or it expires to its declared outcome):
+        "approve" or "reject"; None when `timeout` seconds pass first (ask again later)."""
+        return self._gate.wait(
+            self._system_for(system), hold_id, timeout=timeout, interval=interval, stop=self._stop
+        )
+
+    def _system_for(self, system: str | None) -> str:
+        name = system if system is not None else self.system
+        if not isinstance(name, str) or not name:
+            raise ValueError("name the system: Failsafe(..., system=slug) or system=slug")
+        return name
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the events recorded so far are sent (or refused by the server, see
