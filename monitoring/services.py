@@ -1,6 +1,5 @@
 """Writes of monitoring: ingesting events, configuring monitors, evaluating them, alerts."""
 
-import json
 import random
 import re
 from collections import defaultdict
@@ -84,10 +83,6 @@ EVENT_COLUMNS = (
 )
 
 
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 def _store_copy(system, events, served, received_at) -> set[str]:
     """PostgreSQL: COPY the batch into a temporary table, then move the new ones over.
 
@@ -102,6 +97,15 @@ def _store_copy(system, events, served, received_at) -> set[str]:
             "versions jsonb, served jsonb, actions jsonb, subject text"
             ") ON COMMIT DELETE ROWS"
         )
+        # Events of a batch are mostly served by the same few versions: encode each once.
+        encoded: dict = {}
+
+        def once(value: dict) -> str:
+            key = tuple(value.items())
+            if key not in encoded:
+                encoded[key] = ingest.compact_json(value)
+            return encoded[key]
+
         with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
             for event, versions in zip(events, served, strict=True):
                 copy.write_row(
@@ -114,8 +118,8 @@ def _store_copy(system, events, served, received_at) -> set[str]:
                         event.score,
                         event.text,
                         event.refused,
-                        _json(event.versions),
-                        _json(versions),
+                        once(event.versions),
+                        once(versions),
                         event.actions_json,
                         event.subject,
                     )
@@ -296,6 +300,7 @@ MIN_BASELINE_EVENTS = 500
 BASELINE_REFRESH = timedelta(hours=1)
 LEARNING_REFRESH = timedelta(minutes=1)
 MIN_CURRENT_EVENTS = 200
+SHAPE_EVERY = timedelta(seconds=30)
 
 
 def monitors_evaluate(now: datetime | None = None) -> dict:
@@ -316,11 +321,13 @@ def monitors_evaluate(now: datetime | None = None) -> dict:
     for monitors in by_system.values():
         rows = _new_buckets(monitors, through)
         budget = _false_alarms_per_event(monitors)
-        for monitor in monitors:
-            summary["monitors"] += 1
-            outcome = _evaluate(monitor, rows, through, now, budget)
-            summary["alerts"] += outcome == "raised"
-            summary["resolved"] += outcome == "resolved"
+        # One commit per system, not per monitor; each claim stays its own savepoint.
+        with transaction.atomic():
+            for monitor in monitors:
+                summary["monitors"] += 1
+                outcome = _evaluate(monitor, rows, through, now, budget)
+                summary["alerts"] += outcome == "raised"
+                summary["resolved"] += outcome == "resolved"
     return summary
 
 
@@ -370,6 +377,14 @@ def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
     if monitor.kind == Monitor.Kind.ACCURACY:
         return _evaluate_accuracy(monitor, through, now)
     claimed_through = monitor.evaluated_through
+    # A shape is tested over minutes of traffic: every SHAPE_EVERY is often enough.
+    if (
+        not monitor.is_rate
+        and claimed_through is not None
+        and through - claimed_through < SHAPE_EVERY
+        and monitor.status != Monitor.Status.LEARNING
+    ):
+        return ""
     firing = monitor.status == Monitor.Status.FIRING
     # A monitor still learning looks again every minute, so new traffic counts soon.
     learning = monitor.status == Monitor.Status.LEARNING
