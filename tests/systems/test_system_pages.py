@@ -4,6 +4,7 @@ import pytest
 
 from core.models import AuditEntry
 from systems.models import AISystem
+from tests.factories import IncidentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +203,25 @@ def test_a_colleague_cannot_revise_the_runbook(client_for, responder, system):
         == 403
     )
     assert not system.runbook_versions.exists()
+
+
+HOSTILE_MARKDOWN = """1. [Open the dashboard](javascript:alert(1))
+2. <img src=x onerror="alert(2)"> check the holds
+3. <iframe src="https://evil.example"></iframe>
+4. <a href="https://ops.example/runbook" onclick="alert(3)">the full runbook</a>
+5. **Kill switch first**
+"""
+
+
+def test_hostile_runbook_markdown_renders_safely_on_the_system_and_incident_pages(
+    client_for, owner, system, viewer
+):
+    client_for(owner).post("/systems/refund-classifier/runbook/", {"body": HOSTILE_MARKDOWN})
+    incident = IncidentFactory(systems=[system])
+    for url in ("/systems/refund-classifier/", f"/incidents/{incident.number}/"):
+        page = client_for(viewer).get(url).content.decode()
+        assert "<strong>Kill switch first</strong>" in page, url
+        assert "javascript:" not in page, url
+        assert "onerror" not in page and "onclick" not in page, url
+        assert "<iframe" not in page, url
+        assert 'href="https://ops.example/runbook"' in page, url
