@@ -297,6 +297,10 @@ def monitor_update(*, actor, monitor: Monitor, **changes) -> Monitor:
 
 # A baseline with fewer events than this cannot be trusted to set a threshold.
 MIN_BASELINE_EVENTS = 500
+# A rate's baseline needs this many of what it counts (a relative error near 10%), or, for
+# a class so rare it never gets there, this many events.
+MIN_BASELINE_HITS = 100
+RARE_BASELINE_EVENTS = 20_000
 BASELINE_REFRESH = timedelta(hours=1)
 LEARNING_REFRESH = timedelta(minutes=1)
 MIN_CURRENT_EVENTS = 200
@@ -319,6 +323,10 @@ def monitors_evaluate(now: datetime | None = None) -> dict:
     for monitor in Monitor.objects.filter(enabled=True).select_related("system"):
         by_system[monitor.system_id].append(monitor)
     for monitors in by_system.values():
+        # Baselines first: the false-alarm budget is spread over the traffic they measure,
+        # so a monitor leaving its learning period is calibrated for the real traffic.
+        for monitor in monitors:
+            _baseline_refresh(monitor, now)
         rows = _new_buckets(monitors, through)
         budget = _false_alarms_per_event(monitors)
         # One commit per system, not per monitor; each claim stays its own savepoint.
@@ -373,6 +381,31 @@ def _baseline(monitor: Monitor, now: datetime) -> dict:
     return {"n": n, "counts": found, "days": days, "since": since.isoformat()}
 
 
+def _baseline_enough(monitor: Monitor) -> bool:
+    """Enough baseline to set a threshold on. For a rate, enough of what it counts too: a
+    share estimated from a handful of fraud flags is off by a third, and the detector would
+    page on the estimate's error (a rare class gets there by volume instead)."""
+    n = monitor.baseline.get("n", 0)
+    if n < MIN_BASELINE_EVENTS:
+        return False
+    if not monitor.is_rate:
+        return True
+    hits = monitor.baseline["counts"].get("x", 0)
+    return hits >= MIN_BASELINE_HITS or n >= RARE_BASELINE_EVENTS
+
+
+def _baseline_refresh(monitor: Monitor, now) -> None:
+    """Recompute a rate or shape monitor's baseline when due (hourly; every minute while
+    it is still learning, so new traffic counts soon). Never while it fires."""
+    if monitor.kind == Monitor.Kind.ACCURACY or monitor.status == Monitor.Status.FIRING:
+        return
+    learning = monitor.status == Monitor.Status.LEARNING
+    refresh = LEARNING_REFRESH if learning else BASELINE_REFRESH
+    if monitor.baseline_at is None or now - monitor.baseline_at >= refresh:
+        monitor.baseline, monitor.baseline_at = _baseline(monitor, now), now
+        monitor.detector = {}
+
+
 def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
     if monitor.kind == Monitor.Kind.ACCURACY:
         return _evaluate_accuracy(monitor, through, now)
@@ -383,16 +416,11 @@ def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
         and claimed_through is not None
         and through - claimed_through < SHAPE_EVERY
         and monitor.status != Monitor.Status.LEARNING
+        and monitor.baseline_at != now  # a baseline refreshed this run must be saved
     ):
         return ""
     firing = monitor.status == Monitor.Status.FIRING
-    # A monitor still learning looks again every minute, so new traffic counts soon.
-    learning = monitor.status == Monitor.Status.LEARNING
-    refresh = LEARNING_REFRESH if learning else BASELINE_REFRESH
-    if not firing and (monitor.baseline_at is None or now - monitor.baseline_at >= refresh):
-        monitor.baseline, monitor.baseline_at = _baseline(monitor, now), now
-        monitor.detector = {}
-    if monitor.baseline.get("n", 0) < MIN_BASELINE_EVENTS:
+    if not _baseline_enough(monitor):
         monitor.status = Monitor.Status.LEARNING
         return _save(monitor, claimed_through, through, None)
     if monitor.is_rate:

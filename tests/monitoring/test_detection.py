@@ -261,3 +261,23 @@ def test_two_evaluations_at_once_raise_one_alert(refunds, owner):
     assert outcome == "lost"
     assert Alert.objects.count() == 1
     assert Incident.objects.count() == 1
+
+
+def test_a_monitor_leaving_its_learning_period_does_not_page_on_steady_traffic(refunds, owner):
+    """The run that first gives a monitor its baseline must calibrate for the system's real
+    traffic, not for the empty baseline it had a moment before."""
+    monitor = _watch(refunds, owner, name="Fraud share", kind="category_share", target="fraud")
+    sim = _sim(simulator.REFUND)
+    start = T0 - timedelta(minutes=14)
+    _feed(refunds, sim, start - timedelta(minutes=5), 400, 2)  # 800 events, ~16 fraud flags
+    monitors_evaluate(now=start + timedelta(seconds=103))
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.LEARNING  # enough events, too few flags
+    for minute in range(1, 13):  # steady traffic; the baseline arrives along the way
+        at = start + timedelta(seconds=100 + 60 * (minute - 1))
+        _feed(refunds, sim, at, 60, 10)
+        monitors_evaluate(now=at + timedelta(seconds=63))
+        monitor.refresh_from_db()
+    monitor.refresh_from_db()
+    assert monitor.status == Monitor.Status.OK
+    assert not Alert.objects.exists()
