@@ -54,28 +54,6 @@ TARGET_SECONDS = 1.0
 VERSIONS = '{"model": "1", "prompt": "1"}'
 SERVED = '{"model": null, "prompt": null}'  # no registry: the refs are kept as sent
 SERVED_KEY = "model:?1|prompt:?1"
-REASONS = {  # as monitoring.simulator.REASONS
-    "approve": (
-        "Within the refund policy.",
-        "Item returned and received.",
-        "Low amount, long-standing customer.",
-        "Delivery confirmed missing by the carrier.",
-        "Duplicate charge.",
-    ),
-    "review": (
-        "Amount above the automatic limit.",
-        "Second refund this month.",
-        "Item not yet returned.",
-        "Payment method changed recently.",
-    ),
-    "fraud": (
-        "Several refunds to new cards this week.",
-        "Shipping address linked to chargebacks.",
-        "Account created hours before the claim.",
-        "Refund requested to a different card than the purchase.",
-    ),
-}
-REFUSAL_TEXT = "I can't help with that."
 MONITORS = [  # name, kind, target
     ("Fraud share", "category_share", "fraud"),
     ("Refusal rate", "refusal_rate", ""),
@@ -183,7 +161,9 @@ def _score_bin_sql(column: str) -> str:
 
 
 def events_sql() -> str:
-    """Events number %(first)s to %(last)s of one system, from constants of this module."""
+    """Events number %(first)s to %(last)s of one system, with the simulator's texts."""
+    from monitoring.simulator import REASONS, REFUSAL_TEXT
+
     return f"""
 INSERT INTO monitoring_event (system_id, client_id, ts, received_at, input, label, score,
     text, refused, versions, served, actions, subject)

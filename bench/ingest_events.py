@@ -167,26 +167,8 @@ def raw_rows(system, batches: list[list]) -> list[list[tuple]]:
     for batch in batches:
         checked, problems = ingest.events_check({"events": batch})
         check(not problems, problems[:3])
-        rows = []
-        for event in checked:
-            served = services._resolve(event.versions, refs)
-            rows.append(
-                (
-                    event.client_id,
-                    event.ts,
-                    received_at,
-                    event.input_json,
-                    event.label,
-                    event.score,
-                    event.text,
-                    event.refused,
-                    ingest.compact_json(event.versions),
-                    ingest.compact_json(served),
-                    event.actions_json,
-                    event.subject,
-                    system.pk,
-                )
-            )
+        served = [services._resolve(event.versions, refs) for event in checked]
+        rows = [(*row, system.pk) for row in services.incoming_rows(checked, served, received_at)]
         out.append(rows)
     return out
 
@@ -460,33 +442,7 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
     def copy_only(events, served, received_at):
         # The same COPY as services._store_copy, without the INSERT that follows it.
         with connection.cursor() as wrapper:
-            cursor = wrapper.cursor
-            cursor.execute(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
-                "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
-                "label text, score double precision, text text, refused boolean, "
-                "versions jsonb, served jsonb, actions jsonb, subject text"
-                ") ON COMMIT DELETE ROWS"
-            )
-            columns = services.EVENT_COLUMNS
-            with cursor.copy(f"COPY incoming_event ({columns}) FROM STDIN") as copy:
-                for event, versions in zip(events, served, strict=True):
-                    copy.write_row(
-                        (
-                            event.client_id,
-                            event.ts,
-                            received_at,
-                            event.input_json,
-                            event.label,
-                            event.score,
-                            event.text,
-                            event.refused,
-                            ingest.compact_json(event.versions),
-                            ingest.compact_json(versions),
-                            event.actions_json,
-                            event.subject,
-                        )
-                    )
+            services.copy_incoming(wrapper.cursor, events, served, received_at)
 
     class Rollback(Exception):
         pass

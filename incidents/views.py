@@ -383,6 +383,20 @@ def _postmortem_page(request, incident, *, form=None, item_form=None, status=200
     return render(request, "incidents/postmortem.html", context, status=status)
 
 
+def _postmortem_saved(request, incident, form, form_name: str, save, done: str):
+    """A postmortem form posted: saved by `save` and back to the page, or the page again
+    with the form and its errors (400)."""
+    if form.is_valid():
+        try:
+            save(**form.cleaned_data)
+        except services.IncidentError as error:
+            form.add_error(error.field, str(error))
+        else:
+            messages.success(request, done)
+            return redirect("incidents:postmortem", number=incident.number)
+    return _postmortem_page(request, incident, **{form_name: form}, status=400)
+
+
 @role_required("incident.view")
 def postmortem_page(request, number):
     incident = incident_get(number)
@@ -390,15 +404,11 @@ def postmortem_page(request, number):
         return _postmortem_page(request, incident)
     postmortem = get_object_or_404(Postmortem, incident=incident)
     form = PostmortemForm(request.POST, instance=Postmortem.objects.get(pk=postmortem.pk))
-    if not form.is_valid():
-        return _postmortem_page(request, incident, form=form, status=400)
-    try:
-        services.postmortem_edit(actor=request.user, postmortem=postmortem, **form.cleaned_data)
-    except services.IncidentError as error:
-        form.add_error(error.field, str(error))
-        return _postmortem_page(request, incident, form=form, status=400)
-    messages.success(request, "Postmortem saved.")
-    return redirect("incidents:postmortem", number=number)
+
+    def save(**sections):
+        services.postmortem_edit(actor=request.user, postmortem=postmortem, **sections)
+
+    return _postmortem_saved(request, incident, form, "form", save, "Postmortem saved.")
 
 
 @require_POST
@@ -406,16 +416,12 @@ def postmortem_page(request, number):
 def action_item_add(request, number):
     incident = incident_get(number)
     postmortem = get_object_or_404(Postmortem, incident=incident)
+
+    def save(**fields):
+        services.action_item_add(actor=request.user, postmortem=postmortem, **fields)
+
     form = ActionItemForm(request.POST)
-    if not form.is_valid():
-        return _postmortem_page(request, incident, item_form=form, status=400)
-    try:
-        services.action_item_add(actor=request.user, postmortem=postmortem, **form.cleaned_data)
-    except services.IncidentError as error:
-        form.add_error(error.field, str(error))
-        return _postmortem_page(request, incident, item_form=form, status=400)
-    messages.success(request, "Action item added.")
-    return redirect("incidents:postmortem", number=number)
+    return _postmortem_saved(request, incident, form, "item_form", save, "Action item added.")
 
 
 @require_POST

@@ -83,6 +83,48 @@ EVENT_COLUMNS = (
 )
 
 
+def incoming_rows(events, served, received_at):
+    """The COPY rows of a checked batch, in `EVENT_COLUMNS` order."""
+    # Events of a batch are mostly served by the same few versions: encode each once.
+    encoded: dict = {}
+
+    def once(value: dict) -> str:
+        key = tuple(value.items())
+        if key not in encoded:
+            encoded[key] = ingest.compact_json(value)
+        return encoded[key]
+
+    for event, versions in zip(events, served, strict=True):
+        yield (
+            event.client_id,
+            event.ts,
+            received_at,
+            event.input_json,
+            event.label,
+            event.score,
+            event.text,
+            event.refused,
+            once(event.versions),
+            once(versions),
+            event.actions_json,
+            event.subject,
+        )
+
+
+def copy_incoming(cursor, events, served, received_at) -> None:
+    """COPY a batch into this connection's temporary table (emptied at commit)."""
+    cursor.execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
+        "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
+        "label text, score double precision, text text, refused boolean, "
+        "versions jsonb, served jsonb, actions jsonb, subject text"
+        ") ON COMMIT DELETE ROWS"
+    )
+    with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
+        for row in incoming_rows(events, served, received_at):
+            copy.write_row(row)
+
+
 def _store_copy(system, events, served, received_at) -> set[str]:
     """PostgreSQL: COPY the batch into a temporary table, then move the new ones over.
 
@@ -90,40 +132,7 @@ def _store_copy(system, events, served, received_at) -> set[str]:
     once; `RETURNING` says which ids were new, so only those reach the rollups."""
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
-        cursor.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
-            "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
-            "label text, score double precision, text text, refused boolean, "
-            "versions jsonb, served jsonb, actions jsonb, subject text"
-            ") ON COMMIT DELETE ROWS"
-        )
-        # Events of a batch are mostly served by the same few versions: encode each once.
-        encoded: dict = {}
-
-        def once(value: dict) -> str:
-            key = tuple(value.items())
-            if key not in encoded:
-                encoded[key] = ingest.compact_json(value)
-            return encoded[key]
-
-        with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
-            for event, versions in zip(events, served, strict=True):
-                copy.write_row(
-                    (
-                        event.client_id,
-                        event.ts,
-                        received_at,
-                        event.input_json,
-                        event.label,
-                        event.score,
-                        event.text,
-                        event.refused,
-                        once(event.versions),
-                        once(versions),
-                        event.actions_json,
-                        event.subject,
-                    )
-                )
+        copy_incoming(cursor, events, served, received_at)
         cursor.execute(
             f"INSERT INTO monitoring_event (system_id, {EVENT_COLUMNS}) "  # noqa: S608 (constants)
             f"SELECT %s, {EVENT_COLUMNS} FROM incoming_event "
