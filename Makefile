@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format lock clean
+.PHONY: run test lint typecheck layers format lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,20 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Types over the app code; the settings' defaults (SQLite) are enough to load the apps.
+typecheck: $(VENV)/.dev
+	DEBUG=1 $(BIN)/mypy
+
+# How the apps import each other; tests/test_layers.py fails the suite on a wrong one.
+layers:
+	$(BIN)/python tools/import_graph.py --sizes
+
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 # The suite on real PostgreSQL and Redis (config/settings_test.py has the defaults).
-test: lint
+test: lint typecheck
 	$(BIN)/pytest
 
 lock: $(BIN)/python

@@ -2,6 +2,9 @@
 
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from core.errors import ServiceError
 
 
 def _flatten(data, prefix=None):
@@ -24,6 +27,9 @@ def _flatten(data, prefix=None):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        set_rollback()
+        return error_response(exc.status, exc.message, exc.api_field)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"errors": list(_flatten(response.data))}

@@ -102,9 +102,10 @@ def role_of(user) -> Role | None:
     """The person's role, or None for someone signed in without one (or signed out)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
-    cached = getattr(user, "_failsafe_role", False)
+    cached: Role | bool | None = getattr(user, "_failsafe_role", False)
     if cached is not False:
-        return cached
+        return cached if isinstance(cached, Role) else None
+    role: Role | None
     if user.is_superuser:
         role = Role.ADMIN
     else:

@@ -1,10 +1,12 @@
 import datetime
 import decimal
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from core.models import AuditEntry
 
@@ -31,7 +33,7 @@ def snapshot(instance: models.Model, fields: list[str]) -> dict:
     return {name: _json_value(getattr(instance, name)) for name in fields}
 
 
-def actor_of(actor) -> tuple[object, str]:
+def actor_of(actor) -> tuple[Any, str]:
     """(the person or None, the label shown) for a person, a system token or a process."""
     user = actor if isinstance(actor, get_user_model()) else None
     if user is not None:
@@ -67,3 +69,20 @@ def audit_record(
         after=_json_value(after) if after is not None else None,
         reason=reason,
     )
+
+
+T = TypeVar("T")
+
+
+def numbered_create(create: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run `create` (which takes the next number of something) in its own transaction, and
+    again when a concurrent writer took the same number first (the unique index refuses
+    it), at most `attempts` times."""
+    for _ in range(attempts - 1):
+        try:
+            with transaction.atomic():
+                return create()
+        except IntegrityError:
+            continue
+    with transaction.atomic():
+        return create()

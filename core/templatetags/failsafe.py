@@ -66,8 +66,8 @@ NAV_SECTIONS = {
     "rollbacks": "systems",
     "monitoring:monitors": "systems",
     "monitoring:monitor": "systems",
-    "monitoring:blast-radius": "incidents",
-    "monitoring:review": "review",
+    "response:blast-radius": "incidents",
+    "groundtruth:review": "review",
     "gate:rules": "systems",
     "gate": "holds",
 }

@@ -1,18 +1,16 @@
 """Every change to an incident: one call writes the change, its audit entry and its
-timeline entry in one transaction, and tells the room and the webhooks once it commits."""
+timeline entry in one transaction, and tells the layers above (`incidents.signals`): the
+room and the webhooks hear it from comms, reminders are scheduled there too."""
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from comms import room, webhooks
-from comms.models import Reminder, Webhook
+from core.errors import ServiceError
 from core.permissions import require
 from core.roles import Role, role_of
 from core.services import actor_of, audit_record, snapshot
-from incidents import lifecycle, severity
-from incidents import postmortem as postmortem_facts
+from incidents import lifecycle, postmortem, severity, signals
 from incidents.models import ActionItem, Incident, Postmortem, TimelineEntry
 
 INCIDENT_FIELDS = ["number", "title", "severity", "status", "lead", "onset_at", "detected_at"]
@@ -29,12 +27,8 @@ NUMBER_ATTEMPTS = 5
 MESSAGE_MAX_LENGTH = 4000
 
 
-class IncidentError(ValueError):
-    """A change the rules refuse; `field` names the input at fault, the message says why."""
-
-    def __init__(self, message: str, field: str = "non_field_errors"):
-        super().__init__(message)
-        self.field = field
+class IncidentError(ServiceError):
+    """A change to an incident the rules refuse."""
 
 
 def timeline_record(*, incident, kind: str, actor, text: str, data=None, at=None):
@@ -49,8 +43,17 @@ def timeline_record(*, incident, kind: str, actor, text: str, data=None, at=None
         data=data or {},
         at=at or timezone.now(),
     )
-    transaction.on_commit(lambda: room.room_send_entry(entry))
+    signals.timeline_recorded.send(sender=TimelineEntry, entry=entry)
     return entry
+
+
+def timeline_record_on_open(*, systems, kind: str, actor, text: str, data=None, at=None):
+    """Write the same line to the timeline of every open incident of these systems (each
+    locked, so it cannot close meanwhile); returns those incidents."""
+    incidents = list(Incident.objects.open_for(*systems).select_for_update())
+    for incident in incidents:
+        timeline_record(incident=incident, kind=kind, actor=actor, text=text, data=data, at=at)
+    return incidents
 
 
 def _triage(harm: str, irreversible, chosen: str, reason: str) -> tuple[str, str]:
@@ -88,23 +91,10 @@ def _severity_text(incident: Incident) -> str:
     )
 
 
-def _schedule_update(incident: Incident, now) -> None:
-    """Set when the next status update is owed, and the reminder that chases it."""
-    cadence = severity.update_cadence(incident.severity) if incident.is_open else None
-    due = now + cadence if cadence else None
-    if incident.next_update_due_at and due:
-        due = min(due, incident.next_update_due_at)
-    if due == incident.next_update_due_at:
-        return
-    incident.next_update_due_at = due
-    incident.save(update_fields=["next_update_due_at"])
-    reminders_cancel(incident, Reminder.Kind.UPDATE_OVERDUE, now)
-    if due:
-        Reminder.objects.create(incident=incident, kind=Reminder.Kind.UPDATE_OVERDUE, due_at=due)
-
-
-def reminders_cancel(incident: Incident, kind: str, now) -> None:
-    Reminder.objects.filter(incident=incident, kind=kind, done_at=None).update(done_at=now)
+def _tell(incident: Incident, change: str, *, actor, at, **details) -> None:
+    signals.incident_changed.send(
+        sender=Incident, incident=incident, change=change, actor=actor, at=at, **details
+    )
 
 
 def incident_declare(
@@ -169,15 +159,7 @@ def incident_declare(
                 )
                 if lead is not None:
                     incident.participants.add(lead)
-                if lead is None or not chosen:
-                    Reminder.objects.create(
-                        incident=incident,
-                        kind=Reminder.Kind.UNOWNED,
-                        due_at=declared_at
-                        + timezone.timedelta(minutes=settings.FAILSAFE_TRIAGE_REMINDER_MINUTES),
-                    )
-                _schedule_update(incident, declared_at)
-                webhooks.webhook_event_emit(Webhook.Event.INCIDENT_OPENED, incident)
+                _tell(incident, signals.DECLARED, actor=actor, at=declared_at)
                 return incident
         except IntegrityError:
             if attempt == NUMBER_ATTEMPTS:
@@ -267,8 +249,7 @@ def incident_classify(
         data={"from": before["severity"], "to": chosen},
     )
     if changed:
-        _schedule_update(incident, timezone.now())
-        webhooks.webhook_event_emit(Webhook.Event.SEVERITY_CHANGED, incident)
+        _tell(incident, signals.SEVERITY_CHANGED, actor=actor, at=timezone.now())
     return incident
 
 
@@ -318,17 +299,7 @@ def incident_status_change(
         text=f"Status {before['status']} → {label}." + (f" {reason}" if reason else ""),
         data={"from": before["status"], "to": status, "benign": benign},
     )
-    if not incident.is_open:
-        incident.next_update_due_at = None
-        incident.save(update_fields=["next_update_due_at"])
-        for kind in Reminder.Kind.values:
-            reminders_cancel(incident, kind, now)
-    elif reopening:
-        _schedule_update(incident, now)
-    if status == Incident.Status.RESOLVED:
-        webhooks.webhook_event_emit(Webhook.Event.RESOLVED, incident)
-        if not incident.closed_as_benign:
-            postmortem_open(actor=actor, incident=incident, now=now)
+    _tell(incident, signals.STATUS_CHANGED, actor=actor, at=now, previous=before["status"])
     return incident
 
 
@@ -408,59 +379,17 @@ def incident_message_post(*, actor, incident: Incident, text: str) -> TimelineEn
     )
 
 
-def mode_changed_on_incidents(*, actor, system, state, previous: str) -> None:
-    """A system's mode changed: every open incident of it records that, and the first move
-    away from `ai` is the incident's first containment (its time to contain stops)."""
-    incidents = Incident.objects.select_for_update().filter(
-        systems=system, status__in=Incident.Status.open_values()
-    )
-    if state.drill:
-        text = f"Kill-switch drill on {system.name} (revision {state.revision}): {state.reason}"
-    else:
-        text = (
-            f"{system.name} mode {previous} → {state.mode} (revision {state.revision}): "
-            f"{state.reason}"
-        )
-    for incident in incidents:
-        timeline_record(
-            incident=incident,
-            kind=TimelineEntry.Kind.MODE,
-            actor=actor,
-            at=state.changed_at,
-            text=text,
-            data={
-                "system": system.slug,
-                "from": previous,
-                "to": state.mode,
-                "revision": state.revision,
-                "drill": state.drill,
-            },
-        )
-        if state.mode != "ai" and not state.drill and incident.contained_at is None:
-            incident.contained_at = state.changed_at
-            incident.save(update_fields=["contained_at"])
-            audit_record(
-                actor=actor,
-                verb="incident.contain",
-                target=incident,
-                before={"contained_at": None},
-                after={"contained_at": state.changed_at},
-                reason=f"{system.slug} set to {state.mode}",
-            )
-
-
 # --- Postmortems and action items ------------------------------------------------------------
 
 ACTION_ITEM_FIELDS = ["title", "owner", "due", "category", "status"]
 
 
-def postmortem_open(*, actor, incident: Incident, now=None) -> Postmortem:
+def postmortem_open(*, actor, incident: Incident, facts: dict, now=None) -> Postmortem:
     """Open the incident's postmortem with its facts and first drafts (once; on resolve)."""
     existing = Postmortem.objects.filter(incident=incident).first()
     if existing is not None:
         return existing
-    facts = postmortem_facts.facts_of(incident, now)
-    drafts = postmortem_facts.drafts_from(facts)
+    drafts = postmortem.drafts_from(facts)
     found = Postmortem.objects.create(incident=incident, facts=facts, **drafts)
     audit_record(actor=actor, verb="postmortem.open", target=found, after={"facts": facts})
     timeline_record(
@@ -588,17 +517,6 @@ def action_items_send_overdue(now=None) -> int:
                 text=f"Action item overdue since {item.due:%Y-%m-%d}: {item.title} "
                 f"(owner {item.owner.get_username()}).",
             )
-            webhooks.webhook_event_emit(
-                Webhook.Event.ACTION_ITEM_OVERDUE,
-                incident,
-                extra={
-                    "action_item": {
-                        "title": item.title,
-                        "owner": item.owner.get_username(),
-                        "due": item.due.isoformat(),
-                        "category": item.category,
-                    }
-                },
-            )
+            _tell(incident, signals.ACTION_ITEM_OVERDUE, actor=None, at=now, item=item)
             sent += 1
     return sent
