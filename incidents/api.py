@@ -4,17 +4,26 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from comms.services import status_update_post
-from incidents import services
+from incidents.errors import IncidentError
 from incidents.forms import IncidentFilterForm
 from incidents.models import Incident, TimelineEntry
 from incidents.selectors import incident_get, incident_list
+from incidents.services.incident import (
+    incident_classify,
+    incident_declare,
+    incident_edit,
+    incident_people_change,
+    incident_status_change,
+)
+from incidents.services.timeline import MESSAGE_MAX_LENGTH, incident_message_post
 from systems.models import AISystem
 
 
 class IncidentSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
-    systems = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    systems: serializers.SlugRelatedField[AISystem] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
     lead = serializers.CharField(source="lead.username", read_only=True, default=None)
     time_to_detect = serializers.DurationField(read_only=True)
     time_to_contain = serializers.DurationField(read_only=True)
@@ -115,13 +124,7 @@ class PeopleSerializer(serializers.Serializer):
 
 
 class MessageSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=services.MESSAGE_MAX_LENGTH)
-
-
-class StatusUpdateSerializer(serializers.Serializer):
-    known = serializers.CharField(max_length=4000)
-    doing = serializers.CharField(max_length=4000)
-    next_update_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    text = serializers.CharField(max_length=MESSAGE_MAX_LENGTH)
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
@@ -136,7 +139,7 @@ def _call(fn, **kwargs):
     """Run a service; its refusals become 400s naming the field."""
     try:
         return fn(**kwargs)
-    except services.IncidentError as error:
+    except IncidentError as error:
         raise serializers.ValidationError({error.field: [str(error)]}) from error
 
 
@@ -160,8 +163,8 @@ class IncidentViewSet(
     viewsets.ReadOnlyModelViewSet,
 ):
     """Incidents, open ones first. Filter with ?status= (or `open`), ?severity=, ?system=,
-    ?lead=. Declaring, triage, lifecycle, people, messages and status updates go through
-    the same rules as the incident page."""
+    ?lead=. Declaring, triage, lifecycle, people and messages go through the same rules as
+    the incident page."""
 
     serializer_class = IncidentSerializer
     lookup_field = "number"
@@ -174,7 +177,6 @@ class IncidentViewSet(
         "classify": "incident.triage",
         "status": "incident.status",
         "people": "incident.view",  # the service decides: the lead, or taking an empty lead
-        "updates": "incident.update",
         "timeline": "incident.view",  # posting a message: the service asks for incident.message
     }
 
@@ -195,14 +197,14 @@ class IncidentViewSet(
     def create(self, request, *args, **kwargs):
         data = DeclareSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = _call(services.incident_declare, actor=request.user, **data.validated_data)
+        incident = _call(incident_declare, actor=request.user, **data.validated_data)
         return self._answer(incident, status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         data = EditSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         incident = _call(
-            services.incident_edit,
+            incident_edit,
             actor=request.user,
             incident=self._incident(),
             **data.validated_data,
@@ -219,22 +221,17 @@ class IncidentViewSet(
     @extend_schema(request=TriageSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def classify(self, request, number=None):
-        return self._act(request, TriageSerializer, services.incident_classify)
+        return self._act(request, TriageSerializer, incident_classify)
 
     @extend_schema(request=StatusSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def status(self, request, number=None):
-        return self._act(request, StatusSerializer, services.incident_status_change)
+        return self._act(request, StatusSerializer, incident_status_change)
 
     @extend_schema(request=PeopleSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def people(self, request, number=None):
-        return self._act(request, PeopleSerializer, services.incident_people_change)
-
-    @extend_schema(request=StatusUpdateSerializer, responses=IncidentSerializer)
-    @action(detail=True, methods=["post"])
-    def updates(self, request, number=None):
-        return self._act(request, StatusUpdateSerializer, status_update_post)
+        return self._act(request, PeopleSerializer, incident_people_change)
 
     @extend_schema(
         methods=["post"], request=MessageSerializer, responses={201: TimelineEntrySerializer}
@@ -251,7 +248,7 @@ class IncidentViewSet(
             data = MessageSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             entry = _call(
-                services.incident_message_post,
+                incident_message_post,
                 actor=request.user,
                 incident=incident,
                 text=data.validated_data["text"],

@@ -1,4 +1,4 @@
-"""What to do first, by severity (PRODUCT.md section 4): the containment panel's steps.
+"""What to do first, by severity (docs/SEVERITY.md): the containment panel's steps.
 
 SEV1 puts the kill switch first, SEV2 graceful degradation, SEV3 an investigation. Pure:
 it reads the systems' declared fallbacks and catalogs, nothing else.
@@ -6,13 +6,16 @@ it reads the systems' declared fallbacks and catalogs, nothing else.
 
 from dataclasses import dataclass
 
-# The runtime mode each kind of step sets.
-STEP_MODE = {"kill_switch": "off", "human": "human", "degrade": "degraded"}
+from incidents.severity import Severity
+from systems.models import Mode
+
+# The runtime mode each kind of step sets; the kill switch is the OFF mode and only that.
+STEP_MODE = {"kill_switch": Mode.OFF, Mode.HUMAN: Mode.HUMAN, Mode.DEGRADED: Mode.DEGRADED}
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # kill_switch, human, degrade, hold_actions, investigate, escalate
+    kind: str  # kill_switch, human, degraded, hold_actions, investigate, escalate
     title: str
     detail: str
     system: object = None
@@ -24,7 +27,7 @@ class Step:
 
 def containment_steps(severity: str, systems) -> list[Step]:
     steps: list[Step] = []
-    if severity == "SEV1":
+    if severity == Severity.SEV1:
         for system in systems:
             steps.append(
                 Step(
@@ -38,18 +41,18 @@ def containment_steps(severity: str, systems) -> list[Step]:
             if system.has_human_fallback:
                 steps.append(
                     Step(
-                        "human",
+                        Mode.HUMAN,
                         f"Route {system.name}'s work to people",
                         system.human_fallback or "The system declares a human path.",
                         system,
                     )
                 )
         steps += _hold_actions(systems)
-    elif severity == "SEV2":
+    elif severity == Severity.SEV2:
         for system in systems:
             steps.append(
                 Step(
-                    "degrade",
+                    Mode.DEGRADED,
                     f"Degrade {system.name} gracefully",
                     system.degraded_behaviour
                     or "No degraded behaviour is declared: write one in the system's settings.",
@@ -57,7 +60,7 @@ def containment_steps(severity: str, systems) -> list[Step]:
                 )
             )
         steps += _hold_actions(systems)
-    elif severity == "SEV3":
+    elif severity == Severity.SEV3:
         steps = [
             Step(
                 "investigate",

@@ -1,9 +1,7 @@
-import zoneinfo
-
 from django import forms
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
+from core.forms import LocalDateTimeField, ZoneAwareForm
 from core.roles import Role
 from incidents import severity
 from incidents.models import ActionItem, Incident, Postmortem
@@ -42,30 +40,6 @@ class IncidentFilterForm(forms.Form):
             ("none", "No lead"),
             *((u, u) for u in responders().values_list("username", flat=True)),
         ]
-
-
-class LocalDateTimeField(forms.DateTimeField):
-    """A datetime-local input, read in the zone the browser reports in the form's `tz`."""
-
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-
-
-class ZoneAwareForm(forms.Form):
-    # Filled by static/js/failsafe.js with the browser's zone; UTC without script.
-    tz = forms.CharField(required=False, widget=forms.HiddenInput(attrs={"data-browser-zone": ""}))
-
-    def zone(self):
-        try:
-            return zoneinfo.ZoneInfo(self.data.get("tz") or "UTC")
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            return zoneinfo.ZoneInfo("UTC")
-
-    def local(self, value):
-        if value is None:
-            return None
-        if timezone.is_aware(value):
-            value = value.replace(tzinfo=None)
-        return value.replace(tzinfo=self.zone())
 
 
 class TriageFields(forms.Form):
@@ -157,7 +131,9 @@ class PeopleForm(forms.Form):
     role = forms.ChoiceField(
         choices=[("lead", "Lead"), ("scribe", "Scribe"), ("comms_owner", "Comms owner")]
     )
-    person = forms.ModelChoiceField(queryset=None, required=False, to_field_name="username")
+    person: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None, required=False, to_field_name="username"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -59,7 +59,7 @@ def moves_from(status: str) -> list[Move]:
     moves = []
     for to in NEXT[Status(status)]:
         reopening = status == Status.RESOLVED and to == Status.INVESTIGATING
-        moves.append(Move(to=to, label=REOPEN_LABEL if reopening else ACTION_LABEL[to]))
+        moves.append(Move(to=to, label=REOPEN_LABEL if reopening else ACTION_LABEL[Status(to)]))
     return moves
 
 

@@ -17,6 +17,17 @@ def open_first():
     )
 
 
+class IncidentQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=lifecycle.Status.open_values())
+
+    def open_for(self, *systems):
+        """The open incidents of any of these systems: the one spelling of that question.
+        A subquery rather than DISTINCT, so callers may lock the rows (select_for_update)."""
+        of_systems = self.model.objects.filter(systems__in=systems).values("pk")
+        return self.open().filter(pk__in=of_systems).order_by("number")
+
+
 class Incident(models.Model):
     """One AI incident: what went wrong, how bad it is, where the response stands."""
 
@@ -74,6 +85,8 @@ class Incident(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # When the next status update is owed (None: none is owed, e.g. SEV3 or resolved).
     next_update_due_at = models.DateTimeField(null=True, blank=True)
+
+    objects = IncidentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-declared_at", "-number"]
@@ -195,7 +208,7 @@ class TimelineEntry(AppendOnlyModel):
 
 class Postmortem(models.Model):
     """What happened and what changes, written once the incident is resolved. The
-    playbook's questions are its sections; the facts are prefilled from the incident."""
+    postmortem's questions (docs/GLOSSARY.md) are its sections; the facts are prefilled."""
 
     class Cause(models.TextChoices):
         UNKNOWN = "", "not yet known"

@@ -1,4 +1,4 @@
-"""The severity scale (PRODUCT.md section 4): consequence, not the size of the model's error.
+"""The severity scale (docs/SEVERITY.md): consequence, not the size of the model's error.
 
 Two questions decide it: how bad is what the outputs did (harm), and did they set off
 actions that cannot be undone. Everything here is pure, so the scale page, the triage form,

@@ -8,7 +8,6 @@ from core.permissions import HasRole, require
 from rollbacks import services
 from rollbacks.bundle import bundle_entry_for, bundle_key
 from rollbacks.models import ChangeRequest, Deployment, Surface, Version
-from rollbacks.surfaces import InvalidVersion
 from systems.mode_api import CachedReadView
 from systems.models import AISystem, SystemToken
 
@@ -86,10 +85,7 @@ class VersionListView(APIView):
         require(request.user, "version.add", system)
         data = VersionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            version = services.version_add(actor=request.user, system=system, **data.validated_data)
-        except InvalidVersion as invalid:
-            raise serializers.ValidationError({invalid.field: [str(invalid)]}) from invalid
+        version = services.version_add(actor=request.user, system=system, **data.validated_data)
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 
@@ -117,16 +113,13 @@ class DeploymentListView(APIView):
         ).first()
         if version is None:
             raise serializers.ValidationError({"number": [f"No {surface} v{number}."]})
-        try:
-            result = services.version_activate(
-                actor=request.user,
-                version=version,
-                reason=data.validated_data["reason"],
-                not_before=data.validated_data.get("not_before"),
-                break_glass=data.validated_data["break_glass"],
-            )
-        except services.DeploymentRefused as refused:
-            raise serializers.ValidationError({refused.field: [str(refused)]}) from refused
+        result = services.version_activate(
+            actor=request.user,
+            version=version,
+            reason=data.validated_data["reason"],
+            not_before=data.validated_data.get("not_before"),
+            break_glass=data.validated_data["break_glass"],
+        )
         if isinstance(result, ChangeRequest):
             # Waiting for a second person's approval, or for its time.
             body = {"change_request": result.pk, "state": result.state}

@@ -2,7 +2,7 @@ import json
 
 from django import forms
 
-from incidents.forms import LocalDateTimeField, ZoneAwareForm
+from core.forms import LocalDateTimeField, ZoneAwareForm
 from rollbacks.models import Surface
 
 

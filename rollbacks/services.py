@@ -1,12 +1,12 @@
 """Versions and deployments: adding a version, making one active, rolling back."""
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from core.services import actor_of, audit_record
-from incidents.models import Incident, TimelineEntry
-from incidents.services import timeline_record
+from core.errors import ServiceError
+from core.services import actor_of, audit_record, numbered_create
+from rollbacks import signals
 from rollbacks.bundle import bundle_publish
 from rollbacks.models import (
     ActiveVersion,
@@ -17,15 +17,15 @@ from rollbacks.models import (
     Version,
 )
 from rollbacks.surfaces import InvalidVersion, check_schema, clean_content
+from systems import hooks
 from systems.models import AISystem
 
 NUMBER_ATTEMPTS = 5
 
 
-class DeploymentRefused(ValueError):
+class DeploymentRefused(ServiceError):
     def __init__(self, message: str, field: str = "version"):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def version_add(*, actor, system, surface: str, content: dict, note: str = "") -> Version:
@@ -37,31 +37,28 @@ def version_add(*, actor, system, surface: str, content: dict, note: str = "") -
         schema = ConfigSchema.objects.filter(system=system).values_list("schema", flat=True).first()
     content = clean_content(surface, content, schema)
     user, label = actor_of(actor)
-    for attempt in range(1, NUMBER_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
-                last = Version.objects.filter(system=system, surface=surface).aggregate(
-                    n=Max("number")
-                )["n"]
-                version = Version.objects.create(
-                    system=system,
-                    surface=surface,
-                    number=(last or 0) + 1,
-                    content=content,
-                    note=note,
-                    created_by=user,
-                    created_by_label=label,
-                )
-                audit_record(
-                    actor=actor,
-                    verb="version.add",
-                    target=system,
-                    after={"version": version.reference, "content": content, "note": note},
-                )
-                return version
-        except IntegrityError:
-            if attempt == NUMBER_ATTEMPTS:
-                raise
+
+    def create():
+        numbers = Version.objects.filter(system=system, surface=surface)
+        last = numbers.aggregate(n=Max("number"))["n"]
+        version = Version.objects.create(
+            system=system,
+            surface=surface,
+            number=(last or 0) + 1,
+            content=content,
+            note=note,
+            created_by=user,
+            created_by_label=label,
+        )
+        audit_record(
+            actor=actor,
+            verb="version.add",
+            target=system,
+            after={"version": version.reference, "content": content, "note": note},
+        )
+        return version
+
+    return numbered_create(create, attempts=NUMBER_ATTEMPTS)
 
 
 @transaction.atomic
@@ -121,21 +118,7 @@ def version_deploy(
         after={"active": version.reference},
         reason=reason,
     )
-    was = f"v{previous.number}" if previous else "nothing"
-    text = f"{system.name}: {version.surface} {was} → v{version.number} ({kind}): {reason}"
-    for incident in Incident.objects.filter(
-        systems=system, status__in=Incident.Status.open_values()
-    ):
-        timeline_record(
-            incident=incident,
-            kind=TimelineEntry.Kind.ROLLBACK
-            if kind == Deployment.Kind.ROLLBACK
-            else TimelineEntry.Kind.DEPLOYMENT,
-            actor=actor,
-            at=deployment.at,
-            text=text,
-            data={"system": system.slug, "surface": version.surface, "to": version.number},
-        )
+    signals.deployment_made.send(sender=Deployment, deployment=deployment, actor=actor)
     transaction.on_commit(lambda: bundle_publish(system))
     return deployment
 
@@ -149,12 +132,6 @@ def _kind(version: Version) -> str:
     active = ActiveVersion.objects.filter(system=version.system, surface=version.surface).first()
     older = active is not None and version.number < active.version.number
     return Deployment.Kind.ROLLBACK if older else Deployment.Kind.DEPLOY
-
-
-def _has_open_incident(system) -> bool:
-    return Incident.objects.filter(
-        systems=system, status__in=Incident.Status.open_values()
-    ).exists()
 
 
 @transaction.atomic
@@ -173,7 +150,7 @@ def version_activate(
     if break_glass:
         if kind != Deployment.Kind.ROLLBACK:
             raise DeploymentRefused("Only a rollback can break the glass.", "break_glass")
-        if not _has_open_incident(system):
+        if not hooks.has_open_incident(system):
             raise DeploymentRefused(
                 "Breaking the glass is for a rollback during an open incident.", "break_glass"
             )

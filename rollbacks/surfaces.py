@@ -10,6 +10,8 @@ import re
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from core.errors import ServiceError
+
 MOVING_ALIASES = re.compile(r"(^|[-_.:])(latest|stable|preview|current|default)$", re.IGNORECASE)
 
 FIELDS = {
@@ -37,12 +39,11 @@ DEFAULT_CONFIG_SCHEMA = {
 }
 
 
-class InvalidVersion(ValueError):
+class InvalidVersion(ServiceError):
     """The content is not a valid version of its surface; `field` names the culprit."""
 
     def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def check_schema(schema) -> None:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.forms import add_service_error
 from core.permissions import require, role_required
 from rollbacks import services
 from rollbacks.diff import version_diff
@@ -82,7 +83,7 @@ def version_new(request, slug):
                 form.add_error(field, errors)
         return versions_page(request, slug, form=form, status=400)
     except InvalidVersion as invalid:
-        form.add_error(invalid.field if invalid.field in form.fields else None, str(invalid))
+        add_service_error(form, invalid)
         return versions_page(request, slug, form=form, status=400)
     messages.success(request, f"{version.reference} added. Deploy it when it should run.")
     return redirect("rollbacks:versions", slug=slug)

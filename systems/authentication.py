@@ -1,6 +1,7 @@
 import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeGuard
 
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
@@ -63,6 +64,21 @@ def token_card_for(raw: str) -> dict | None:
     with contextlib.suppress(*SERVICE_ERRORS):  # the cache only saves work
         cache.set(key, card, TOKEN_CACHE_SECONDS)
     return card
+
+
+def card_allows(card: dict | None, *, slug: str, scope: str) -> TypeGuard[dict]:
+    """The hot paths' question: may this card act on `slug` with `scope`?"""
+    return card_refusal(card, slug=slug, scope=scope) is None
+
+
+def card_refusal(card: dict | None, *, slug: str, scope: str) -> int | None:
+    """The one check of a token card: None when it may act on `slug` with `scope`, else
+    the status to refuse with (401 unknown or revoked, 403 another system or scope)."""
+    if card is None or not card["active"]:
+        return 401
+    if card["system"] != slug or scope not in card["scopes"]:
+        return 403
+    return None
 
 
 def touch(token: SystemToken) -> None:

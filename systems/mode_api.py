@@ -1,4 +1,4 @@
-"""The runtime mode over HTTP: read on every request by AI systems, flipped by people.
+"""The runtime mode over HTTP: read on every request by AI systems, changed by people.
 
 `GET mode` has a fast path for the case that matters: a system token reading a mode that
 has not changed. Both the token and the encoded answer come from the cache in one round
@@ -9,6 +9,7 @@ cache miss, Redis down) takes the ordinary DRF path, which reads the database.
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -25,7 +26,13 @@ from rest_framework.views import APIView
 from core.api import error_response
 from core.permissions import HasRole
 from systems import services
-from systems.authentication import bearer, token_card_for, token_key
+from systems.authentication import (
+    bearer,
+    card_allows,
+    card_refusal,
+    token_card_for,
+    token_key,
+)
 from systems.mode_feed import SERVICE_ERRORS, mode_group, mode_key
 from systems.models import AISystem, Mode, SystemToken
 from systems.selectors import mode_entry_for
@@ -57,6 +64,7 @@ class ModeChangeSerializer(serializers.Serializer):
 
 def cached_answer(request, entry) -> HttpResponse:
     """An encoded answer (`body`, `etag`) as a response, or 304 when the client has it."""
+    response: HttpResponse
     if request.META.get("HTTP_IF_NONE_MATCH") == entry["etag"]:
         response = HttpResponseNotModified()
     else:
@@ -79,7 +87,7 @@ def fast_read(request, slug: str, *, key: str, scope: str, load) -> HttpResponse
     except SERVICE_ERRORS:  # Redis down
         return None
     card = found.get(keys[0]) or token_card_for(raw)
-    if not (card and card["active"] and card["system"] == slug and scope in card["scopes"]):
+    if not card_allows(card, slug=slug, scope=scope):
         return None  # the ordinary path gives the proper 401 / 403
     entry = found.get(keys[1]) or load(slug)
     return cached_answer(request, entry) if entry else None
@@ -92,8 +100,8 @@ class CachedReadView(APIView):
     permission_classes = [HasRole]
     read_scope: str
     # Both static: the cache key of a system's entry, and how to load it on a miss.
-    cache_key = None
-    load_entry = None
+    cache_key: Callable[[str], str]
+    load_entry: Callable[[str], dict | None]
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "GET":
@@ -131,10 +139,7 @@ class ModeView(CachedReadView):
         data = ModeChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         system = get_object_or_404(AISystem, slug=slug)
-        try:
-            state = services.mode_change(actor=request.user, system=system, **data.validated_data)
-        except services.ModeRefused as refused:
-            raise serializers.ValidationError({refused.field: [str(refused)]}) from refused
+        state = services.mode_change(actor=request.user, system=system, **data.validated_data)
         return Response(json.loads(mode_entry_for(state.system.slug)["body"]))
 
 
@@ -196,9 +201,10 @@ async def mode_stream(request, slug):
     (Redis down) finds the change on its next heartbeat, from the database."""
     raw = bearer(request)
     card = await database_sync_to_async(token_card_for)(raw) if raw else None
-    if card is None or not card["active"]:
+    refusal = card_refusal(card, slug=slug, scope=MODE_SCOPE)
+    if refusal == 401:
         return _stream_error(401, "A system token is needed: Authorization: Bearer fsk_…")
-    if card["system"] != slug or MODE_SCOPE not in card["scopes"]:
+    if refusal == 403:
         return _stream_error(403, "This token may not read this system's mode.")
     system = await database_sync_to_async(AISystem.objects.filter(slug=slug).first)()
     if system is None:

@@ -18,8 +18,8 @@ SERVICE_ERRORS = (RedisError, OSError)
 
 logger = logging.getLogger(__name__)
 
-# A flip rewrites the cached answer at once. The expiry only bounds the damage if that
-# rewrite failed (Redis briefly away at the moment of the flip, then back with the old
+# A mode change rewrites the cached answer at once. The expiry only bounds the damage if that
+# rewrite failed (Redis briefly away at the moment of the change, then back with the old
 # answer): a kill switch may not be stale for longer than this.
 CACHE_SECONDS = 60
 
@@ -37,7 +37,7 @@ def etag_for(slug: str, revision: int) -> str:
 
 
 def mode_payload(state) -> dict:
-    """The mode as the API and the stream say it (PRODUCT.md section 5)."""
+    """The mode as the API and the stream say it (docs/INTERFACE.md)."""
     return {
         "system": state.system.slug,
         "mode": state.mode,
@@ -75,6 +75,6 @@ def mode_publish(state) -> None:
         async_to_sync(get_channel_layer().group_send)(
             mode_group(state.system.slug), {"type": "mode.changed", "payload": entry["payload"]}
         )
-    except Exception:  # never fail the flip that committed
+    except Exception:  # never fail the mode change that committed
         # Streams that miss this notice it on their next poll of the database.
         logger.exception("Could not announce the mode of %s", state.system.slug)

@@ -184,7 +184,7 @@ class Mode(models.TextChoices):
 
 class RuntimeMode(models.Model):
     """A system's current runtime mode. Only the mode services write it, row-locked, so
-    concurrent flips serialize and every revision is used exactly once."""
+    concurrent mode changes serialize and every revision is used exactly once."""
 
     system = models.OneToOneField(
         AISystem, on_delete=models.CASCADE, primary_key=True, related_name="runtime_mode"
@@ -247,7 +247,7 @@ class ModeClient(models.Model):
 
 
 class ModeAck(models.Model):
-    """A client's acknowledgement that it acts on a revision: how fast a flip took effect."""
+    """A client's acknowledgement that it acts on a revision: how fast a mode change took effect."""
 
     system = models.ForeignKey(AISystem, on_delete=models.CASCADE, related_name="+")
     client_id = models.CharField(max_length=64)

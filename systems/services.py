@@ -3,7 +3,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.errors import ServiceError
 from core.services import actor_of, audit_record, snapshot
+from systems import signals
 from systems.authentication import forget_token
 from systems.mode_feed import mode_publish
 from systems.models import (
@@ -110,7 +112,7 @@ def runbook_revise(*, actor, system: AISystem, body: str, reason: str = "") -> R
     return version
 
 
-class NoRunbook(ValueError):
+class NoRunbook(ServiceError):
     """There is nothing to mark reviewed before the first runbook is written."""
 
 
@@ -180,17 +182,16 @@ def token_revoke(*, actor, token: SystemToken, reason: str = "") -> SystemToken:
     return token
 
 
-# --- Runtime mode: the kill switch ------------------------------------------------------
+# --- Runtime mode -----------------------------------------------------------------------
 
 MODE_FIELDS = ["mode", "revision", "reason", "drill"]
 
 
-class ModeRefused(ValueError):
+class ModeRefused(ServiceError):
     """A mode change the rules refuse; `field` names the input at fault."""
 
     def __init__(self, message: str, field: str = "mode"):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def mode_meaning(system: AISystem, mode: str) -> tuple[str, str]:
@@ -217,8 +218,6 @@ def mode_meaning(system: AISystem, mode: str) -> tuple[str, str]:
 
 
 def _mode_apply(*, actor, system: AISystem, mode: str, reason: str, drill: bool) -> RuntimeMode:
-    from incidents.services import mode_changed_on_incidents
-
     reason = reason.strip()
     if not reason:
         raise ModeRefused("Say why: the reason goes on every open incident.", "reason")
@@ -260,21 +259,23 @@ def _mode_apply(*, actor, system: AISystem, mode: str, reason: str, drill: bool)
         after=snapshot(state, MODE_FIELDS),
         reason=reason,
     )
-    mode_changed_on_incidents(actor=actor, system=system, state=state, previous=previous)
+    signals.mode_changed.send(
+        sender=RuntimeMode, system=system, state=state, previous=previous, actor=actor
+    )
     transaction.on_commit(lambda: mode_publish(state))
     return state
 
 
 @transaction.atomic
 def mode_change(*, actor, system: AISystem, mode: str, reason: str) -> RuntimeMode:
-    """Flip the system's runtime mode. Clients see it on their next request (the cache) and
+    """Change the system's runtime mode. Clients see it on their next request (the cache) and
     at once on their streams; every open incident of the system records it."""
     return _mode_apply(actor=actor, system=system, mode=mode, reason=reason, drill=False)
 
 
 @transaction.atomic
 def mode_drill(*, actor, system: AISystem, reason: str = "Kill-switch drill") -> RuntimeMode:
-    """A dry-run revision: the mode stays, every client must acknowledge it. How fast they
+    """A drill: a revision that keeps the mode, which every client must acknowledge. How fast they
     do is the drill's result."""
     current = RuntimeMode.objects.filter(system=system).values_list("mode", flat=True).first()
     return _mode_apply(
@@ -286,10 +287,10 @@ def mode_client_report(
     *, system: AISystem, client_id: str, revision: int, stream_delta: int = 0
 ) -> None:
     """A client says which revision it acts on (an ack, a heartbeat, a stream opening or
-    closing). The first report of each revision is kept: it times the flip."""
+    closing). The first report of each revision is kept: it times the mode change."""
     now = timezone.now()
-    # The common case is one UPDATE: with a hundred clients acknowledging each flip at
-    # once, every statement saved is time the next flip does not wait for.
+    # The common case is one UPDATE: with a hundred clients acknowledging each mode change at
+    # once, every statement saved is time the next mode change does not wait for.
     known = ModeClient.objects.filter(system=system, client_id=client_id).update(
         last_seen_at=now,
         revision=Greatest("revision", Value(revision)),
@@ -314,7 +315,7 @@ def mode_client_report(
                 client.streams = max(0, client.streams + stream_delta)
                 client.save(update_fields=["last_seen_at", "revision", "streams"])
     if revision:
-        # The first report of a revision times the flip; later ones change nothing.
+        # The first report of a revision times the mode change; later ones change nothing.
         ModeAck.objects.bulk_create(
             [ModeAck(system=system, client_id=client_id, revision=revision, at=now)],
             ignore_conflicts=True,

@@ -6,10 +6,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.permissions import require, role_required
-from core.selectors import audit_entries_for
-from incidents.selectors import incident_list
-from monitoring.selectors import system_monitors
-from monitoring.views import ground_truth, monitor_card
 from systems import services
 from systems.forms import (
     ActionTypeForm,
@@ -23,18 +19,12 @@ from systems.models import AISystem, Mode
 from systems.selectors import (
     drill_effect,
     last_drill,
+    mode_change_effect,
     mode_clients,
-    mode_flip_effect,
     mode_history,
     mode_state,
     system_get,
-    system_list,
 )
-
-
-@role_required("system.view")
-def system_index(request):
-    return render(request, "systems/list.html", {"systems": system_list()})
 
 
 @role_required("system.register")
@@ -45,22 +35,6 @@ def system_register(request):
         messages.success(request, f"{system.name} is registered. Next: its action catalog.")
         return redirect(system)
     return render(request, "systems/form.html", {"form": form})
-
-
-@role_required("system.view")
-def system_detail(request, slug):
-    system = system_get(slug)
-    context = {
-        "system": system,
-        "open_incidents": incident_list(status="open", system=slug)[:20],
-        "action_form": ActionTypeForm(system=system),
-        "token_form": TokenForm(),
-        "history": audit_entries_for(system, *system.tokens.all(), limit=30),
-        "monitor_cards": [monitor_card(m) for m in system_monitors(system)],
-        "ground_truth": ground_truth(system),
-        **mode_context(system),
-    }
-    return render(request, "systems/detail.html", context)
 
 
 def _reason(request) -> str:
@@ -165,7 +139,7 @@ def token_revoke(request, slug, prefix):
     return redirect(system)
 
 
-# --- Runtime mode: the kill switch ------------------------------------------------------
+# --- Runtime mode -----------------------------------------------------------------------
 
 # Modes in the order a responder reaches for them: stopping the harm first.
 MODE_ORDER = [Mode.OFF, Mode.HUMAN, Mode.DEGRADED, Mode.AI]
@@ -173,7 +147,7 @@ MODE_WATCH_FOR = timedelta(seconds=60)
 MODE_VERB = {
     Mode.OFF: "Kill switch: turn off",
     Mode.HUMAN: "Route to people",
-    Mode.DEGRADED: "Degrade",
+    Mode.DEGRADED: "Degraded mode",
     Mode.AI: "Back to AI",
 }
 
@@ -198,13 +172,13 @@ def mode_choices(system, state):
 def mode_status(system) -> dict:
     """What the mode status block shows, wherever it is (system page, incident page)."""
     state = mode_state(system)
-    effect = mode_flip_effect(system, state)
+    effect = mode_change_effect(system, state)
     recent = state.changed_at and timezone.now() - state.changed_at < MODE_WATCH_FOR
     return {
         "system": system,
         "state": state,
         "effect": effect,
-        # While a fresh flip is still being acknowledged, the block asks again every second.
+        # While a fresh mode change is still being acknowledged, the block asks again every second.
         "mode_polling": bool(recent and not effect.complete),
         "choices": mode_choices(system, state),
     }
@@ -224,7 +198,7 @@ def mode_context(system, *, error=None) -> dict:
 
 @role_required("system.view")
 def mode_panel(request, slug):
-    """The mode panel alone: htmx polls it while a flip is being acknowledged."""
+    """The mode panel alone: htmx polls it while a mode change is being acknowledged."""
     system = get_object_or_404(AISystem, slug=slug)
     template = (
         "systems/_mode_status.html"

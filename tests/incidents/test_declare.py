@@ -1,7 +1,7 @@
 import pytest
 
 from core.models import AuditEntry
-from incidents.services import incident_declare, incident_status_change
+from incidents.services.incident import incident_declare, incident_status_change
 
 pytestmark = pytest.mark.django_db
 

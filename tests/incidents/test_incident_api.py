@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 from comms.models import StatusUpdate
 from core.models import AuditEntry
 from incidents.models import Incident, TimelineEntry
-from incidents.services import incident_declare, incident_status_change
+from incidents.services.incident import incident_declare, incident_status_change
 from systems.models import SystemToken
 from systems.services import token_issue
 from tests.factories import ActionTypeFactory, Role, UserFactory

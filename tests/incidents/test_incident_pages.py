@@ -3,7 +3,8 @@ import pytest
 from comms.models import StatusUpdate
 from core.models import AuditEntry
 from incidents.models import Incident, TimelineEntry
-from incidents.services import incident_declare, incident_message_post
+from incidents.services.incident import incident_declare
+from incidents.services.timeline import incident_message_post
 from tests.factories import ActionTypeFactory, IncidentFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 
 from core.models import AuditEntry
 from incidents.models import TimelineEntry
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 
 pytestmark = pytest.mark.django_db
 

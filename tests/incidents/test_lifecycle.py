@@ -9,14 +9,11 @@ from django.utils import timezone
 
 from comms.models import Reminder
 from core.models import AuditEntry
+from incidents.errors import IncidentError
 from incidents.lifecycle import TransitionRefused, check_transition, moves_from
 from incidents.models import Incident, TimelineEntry
-from incidents.services import (
-    IncidentError,
-    action_item_add,
-    incident_declare,
-    incident_status_change,
-)
+from incidents.services.incident import incident_declare, incident_status_change
+from incidents.services.postmortems import action_item_add
 
 # The product's lifecycle, written out by hand so a change to lifecycle.NEXT shows up here.
 ALLOWED = {

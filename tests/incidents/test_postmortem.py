@@ -8,16 +8,15 @@ from django.utils import timezone
 
 from comms.models import Webhook, WebhookDelivery
 from core.models import AuditEntry
+from incidents.errors import IncidentError
 from incidents.models import ActionItem, Incident, Postmortem, TimelineEntry
-from incidents.services import (
-    IncidentError,
+from incidents.services.incident import incident_declare, incident_status_change
+from incidents.services.postmortems import (
     action_item_add,
     action_item_status,
     action_items_send_overdue,
-    incident_declare,
-    incident_status_change,
 )
-from monitoring.services import events_ingest
+from monitoring.services.ingest import events_ingest
 from rollbacks.services import version_add, version_deploy, version_rollback
 from systems.services import mode_change
 from tests.factories import ActionTypeFactory

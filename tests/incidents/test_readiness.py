@@ -7,14 +7,16 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from core.models import AuditEntry
-from gate.services import gate_rule_set
-from incidents.readiness import readiness_of
-from monitoring.models import Event, Monitor, ReviewItem, ReviewPlan
-from monitoring.services import monitor_create, review_plan_set
+from gate.services.rule_set import gate_rule_set
+from groundtruth.models import ReviewItem, ReviewPlan
+from groundtruth.services import review_plan_set
+from monitoring.models import Event, Monitor
+from monitoring.services.monitors import monitor_create
+from response.readiness import readiness_of
+from response.selectors import system_list_for_readiness
 from rollbacks.models import ActiveVersion, Version
 from rollbacks.services import version_add, version_deploy
 from systems.models import ActionType, AISystem, ModeAck, ModeChange, RunbookVersion
-from systems.selectors import system_list_for_readiness
 from systems.services import (
     mode_client_report,
     mode_drill,
@@ -206,7 +208,7 @@ def _silent_for_a_day(system):
     Event.objects.filter(system=system).update(ts=timezone.now() - timedelta(hours=25))
 
 
-FLIPS = [
+CRITERIA_BROKEN = [
     ("Named owner", _owner_leaves),
     ("Runbook reviewed in the last 90 days", _runbook_goes_stale),
     ("Runbook reviewed in the last 90 days", _runbook_removed),
@@ -231,7 +233,9 @@ FLIPS = [
 
 
 @pytest.mark.parametrize(
-    ("criterion", "breaks"), FLIPS, ids=[breaks.__name__.strip("_") for _, breaks in FLIPS]
+    ("criterion", "breaks"),
+    CRITERIA_BROKEN,
+    ids=[breaks.__name__.strip("_") for _, breaks in CRITERIA_BROKEN],
 )
 def test_each_fact_alone_takes_the_score_off_100(owner, criterion, breaks):
     system = _ready(owner)

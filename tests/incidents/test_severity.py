@@ -1,4 +1,4 @@
-"""The severity scale (PRODUCT.md section 4): consequence, not the size of the error."""
+"""The severity scale (docs/SEVERITY.md): consequence, not the size of the error."""
 
 from datetime import timedelta
 

@@ -8,16 +8,15 @@ from django.utils import timezone
 
 from comms.models import Reminder
 from core.models import AuditEntry
+from incidents.errors import IncidentError
 from incidents.models import Incident, TimelineEntry
-from incidents.services import (
-    MESSAGE_MAX_LENGTH,
-    IncidentError,
+from incidents.services.incident import (
     incident_classify,
     incident_declare,
-    incident_message_post,
     incident_people_change,
     incident_status_change,
 )
+from incidents.services.timeline import MESSAGE_MAX_LENGTH, incident_message_post
 from tests.factories import Role, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.models import AuditEntry
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from rollbacks.models import ActiveVersion, ChangeRequest, Deployment
 from rollbacks.services import (
     DeploymentRefused,

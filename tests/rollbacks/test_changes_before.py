@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from rollbacks.services import version_add, version_deploy
 from systems.services import mode_change
 
@@ -44,7 +44,7 @@ def test_the_incident_page_lists_what_changed_in_the_48_hours_before_onset(
     assert "Cut chargebacks" in page.content.decode()
 
 
-def test_the_change_timeline_lists_deployments_and_mode_flips_newest_first(
+def test_the_change_timeline_lists_deployments_and_mode_changes_newest_first(
     client_for, system, responder, viewer, outsider
 ):
     version = version_add(

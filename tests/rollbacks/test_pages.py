@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from rollbacks.models import ActiveVersion, ChangeRequest, ConfigSchema, Version
 from rollbacks.services import version_add, version_deploy
 

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 
 from core.append_only import AppendOnlyError
 from core.models import AuditEntry
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from rollbacks.models import ActiveVersion, Deployment, Version
 from rollbacks.services import (
     DeploymentRefused,

@@ -1,4 +1,4 @@
-"""The client against the real server (uvicorn in a thread, PostgreSQL, Redis): a flip made
+"""The client against the real server (uvicorn in a thread, PostgreSQL, Redis): a mode change made
 through the service reaches it over the stream, it acknowledges, and it keeps obeying
 through the server's absence."""
 
@@ -18,7 +18,7 @@ def acked(system, client_id, revision):
     return ModeAck.objects.filter(system=system, client_id=client_id, revision=revision).exists()
 
 
-def test_a_flip_reaches_the_client_over_the_stream_within_a_second(
+def test_a_mode_change_reaches_the_client_over_the_stream_within_a_second(
     live_client, live_system, responder
 ):
     failsafe = live_client(poll_interval=60)

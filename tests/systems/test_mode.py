@@ -1,4 +1,4 @@
-"""The runtime mode: flipping it, reading it, hearing about it, and proving it took effect."""
+"""The runtime mode: changing it, reading it, hearing about it, and proving it took effect."""
 
 import itertools
 import json
@@ -14,9 +14,9 @@ from django.test import override_settings
 from redis import Redis
 
 from core.models import AuditEntry
-from incidents.services import incident_declare, incident_status_change
+from incidents.services.incident import incident_declare, incident_status_change
 from systems.models import ModeAck, ModeChange, RuntimeMode
-from systems.selectors import mode_flip_effect
+from systems.selectors import mode_change_effect
 from systems.services import (
     ModeRefused,
     mode_change,
@@ -57,10 +57,10 @@ def _get(client, token, slug="refund-classifier", **headers):
     )
 
 
-# --- Flipping ---------------------------------------------------------------------------
+# --- Changing ---------------------------------------------------------------------------
 
 
-def test_a_flip_is_audited_numbered_and_kept_in_the_history(system, responder):
+def test_a_mode_change_is_audited_numbered_and_kept_in_the_history(system, responder):
     state = mode_change(actor=responder, system=system, mode="off", reason="Holds firing")
     assert (state.mode, state.revision, state.changed_by) == ("off", 1, "rosa")
     entry = AuditEntry.objects.get(verb="mode.change")
@@ -72,7 +72,7 @@ def test_a_flip_is_audited_numbered_and_kept_in_the_history(system, responder):
     assert ModeChange.objects.get().previous_mode == "ai"
 
 
-def test_a_flip_appears_on_every_open_incident_of_the_system_and_contains_it(
+def test_a_mode_change_appears_on_every_open_incident_of_the_system_and_contains_it(
     system, other_system, lead, responder
 ):
     def declare(title, systems):
@@ -95,7 +95,7 @@ def test_a_flip_appears_on_every_open_incident_of_the_system_and_contains_it(
     assert not closed.timeline.filter(kind="mode").exists()
 
 
-def test_a_flip_needs_a_reason(system, responder):
+def test_a_mode_change_needs_a_reason(system, responder):
     with pytest.raises(ModeRefused) as refused:
         mode_change(actor=responder, system=system, mode="off", reason="  ")
     assert refused.value.field == "reason"
@@ -115,18 +115,18 @@ def test_a_drill_keeps_the_mode_and_asks_every_client_to_acknowledge(system, res
     assert (drill.mode, drill.revision, drill.drill) == ("degraded", 2, True)
     assert AuditEntry.objects.filter(verb="mode.drill").exists()
     mode_client_report(system=system, client_id="pod-1", revision=2)
-    effect = mode_flip_effect(system)
+    effect = mode_change_effect(system)
     assert (effect.acked, effect.clients, effect.complete) == (1, 1, True)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_flips_serialize_and_lose_no_revision(system, responder):
-    # Drills always succeed; a flip to the mode already set is refused, so count successes.
+def test_concurrent_mode_changes_serialize_and_lose_no_revision(system, responder):
+    # Drills always succeed; a mode change to the mode already set is refused, so count successes.
     work = ["off", "drill", "degraded", "drill", "ai", "drill", "off", "drill"]
     start = threading.Barrier(len(work))
     done = []
 
-    def flip(what):
+    def change(what):
         try:
             start.wait()
             if what == "drill":
@@ -139,7 +139,7 @@ def test_concurrent_flips_serialize_and_lose_no_revision(system, responder):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=flip, args=(w,)) for w in work]
+    threads = [threading.Thread(target=change, args=(w,)) for w in work]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -154,7 +154,7 @@ def test_concurrent_flips_serialize_and_lose_no_revision(system, responder):
         assert after.previous_mode == before.mode
 
 
-def test_a_flip_to_the_mode_already_set_is_refused(system, responder):
+def test_a_mode_change_to_the_mode_already_set_is_refused(system, responder):
     mode_change(actor=responder, system=system, mode="off", reason="Stop")
     with pytest.raises(ModeRefused, match="already OFF"):
         mode_change(actor=responder, system=system, mode="off", reason="Stop again")
@@ -214,7 +214,7 @@ def test_a_token_reads_only_its_own_systems_mode(client, system, other_system, t
 
 
 @override_settings(**REDIS_DOWN)
-def test_with_redis_down_the_mode_is_read_and_flipped_from_the_database(
+def test_with_redis_down_the_mode_is_read_and_changed_in_the_database(
     client_for, client, system, token, responder, django_capture_on_commit_callbacks
 ):
     assert _get(client, token).json()["mode"] == "ai"
@@ -233,7 +233,9 @@ def test_with_redis_down_the_mode_is_read_and_flipped_from_the_database(
 
 
 @pytest.mark.parametrize(("who", "status"), [("responder", 200), ("viewer", 403)])
-def test_only_responders_and_above_flip_through_the_api(client_for, system, request, who, status):
+def test_only_responders_and_above_change_the_mode_through_the_api(
+    client_for, system, request, who, status
+):
     response = client_for(request.getfixturevalue(who)).post(
         "/api/v1/systems/refund-classifier/mode",
         {"mode": "off", "reason": "Stop"},
@@ -243,7 +245,7 @@ def test_only_responders_and_above_flip_through_the_api(client_for, system, requ
     assert RuntimeMode.objects.get(system=system).mode == ("off" if status == 200 else "ai")
 
 
-def test_a_system_token_cannot_flip_its_own_switch(client, system, token):
+def test_a_system_token_cannot_change_its_own_mode(client, system, token):
     response = client.post(
         "/api/v1/systems/refund-classifier/mode",
         {"mode": "ai", "reason": "I am fine"},
@@ -253,7 +255,7 @@ def test_a_system_token_cannot_flip_its_own_switch(client, system, token):
     assert response.status_code == 403
 
 
-def test_a_flip_without_a_reason_is_a_400_naming_the_field(client_for, system, responder):
+def test_a_mode_change_without_a_reason_is_a_400_naming_the_field(client_for, system, responder):
     response = client_for(responder).post(
         "/api/v1/systems/refund-classifier/mode",
         {"mode": "off", "reason": " "},
@@ -267,7 +269,9 @@ def test_a_flip_without_a_reason_is_a_400_naming_the_field(client_for, system, r
 @pytest.mark.parametrize(
     ("who", "status"), [("responder", 200), ("viewer", 403), ("outsider", 403)]
 )
-def test_the_system_page_flips_for_a_responder_only(client_for, system, request, who, status):
+def test_the_system_page_changes_the_mode_for_a_responder_only(
+    client_for, system, request, who, status
+):
     response = client_for(request.getfixturevalue(who)).post(
         "/systems/refund-classifier/mode/",
         {"mode": "off", "reason": "Stop", "part": "panel"},
@@ -288,7 +292,7 @@ def test_the_confirm_says_what_each_mode_does_for_this_system(client_for, system
     assert "Kill switch: Refund classifier&#x27;s AI feature stops." in content
 
 
-def test_a_client_acknowledgement_shows_how_far_a_flip_reached(
+def test_a_client_acknowledgement_shows_how_far_a_mode_change_reached(
     client, client_for, system, token, responder
 ):
     mode_change(actor=responder, system=system, mode="off", reason="Stop")
@@ -447,7 +451,7 @@ def test_a_new_clients_first_reports_arriving_together_make_one_client(system):
     assert (client.client_id, client.streams) == ("pod-9", 6)
 
 
-def test_a_stream_idle_for_longer_than_redis_read_timeouts_still_hears_a_flip_at_once(
+def test_a_stream_idle_for_longer_than_redis_read_timeouts_still_hears_a_mode_change_at_once(
     asgi_server, system, token, responder, settings
 ):
     """redis-py 8 times reads out after 5 s, channels_redis waits 5 s for a message: the
@@ -462,10 +466,10 @@ def test_a_stream_idle_for_longer_than_redis_read_timeouts_still_hears_a_flip_at
         events = _events(response.iter_lines())
         assert next(events)[0] == "mode"
         time.sleep(6)
-        flipped = time.monotonic()
+        changed = time.monotonic()
         mode_change(actor=responder, system=system, mode="off", reason="After a quiet spell")
         event, data = next(events)
-        delay = time.monotonic() - flipped
+        delay = time.monotonic() - changed
     assert (event, data["mode"]) == ("mode", "off")
     assert delay < 0.5
 
