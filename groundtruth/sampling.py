@@ -1,7 +1,7 @@
 """Which outputs go to human review: stratified Bernoulli sampling with known probabilities.
 
 Pure Python, no Django. Every chosen item keeps the probability it was chosen with, so that
-monitoring.accuracy can re-weight the verdicts (Horvitz-Thompson).
+groundtruth.accuracy can re-weight the verdicts (Horvitz-Thompson).
 """
 
 from dataclasses import dataclass

@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 
 from core.api import error_response
 from core.permissions import HasRole, require
-from monitoring import ingest, services
-from monitoring.models import Alert, Monitor, ReviewItem, Verdict
+from monitoring.models import Alert, Monitor
+from monitoring.services.ingest import IngestError, events_ingest
+from monitoring.services.monitors import MONITOR_FIELDS, monitor_create
 from systems.models import AISystem, SystemToken
 
 
@@ -27,7 +28,7 @@ class RawBody(BaseParser):
 
 
 class EventsView(APIView):
-    """Report a batch of events (PRODUCT.md section 5): `{"events": [...]}`, at most 5,000.
+    """Report a batch of events (docs/INTERFACE.md, "Events"): `{"events": [...]}`, at most 5,000.
 
     `202 {"accepted", "duplicates"}`; a batch with any invalid event is refused whole with
     `400 {"errors": [{"index", "field", "message"}]}` and nothing is stored; `413` when it
@@ -60,11 +61,11 @@ class EventsView(APIView):
             return error_response(400, f"Not JSON: {error}.", "events")
         except RecursionError:
             return error_response(400, "Not JSON this deeply nested.", "events")
+        # Too many events (contract.BatchTooLarge, a 413) goes to the API's error handler;
+        # a refused batch is answered here, every problem with its event's index.
         try:
-            counts = services.events_ingest(system=system, payload=payload)
-        except ingest.BatchTooLarge as error:
-            return error_response(413, str(error), "events")
-        except services.IngestError as error:
+            counts = events_ingest(system=system, payload=payload)
+        except IngestError as error:
             return Response({"errors": error.problems}, status=status.HTTP_400_BAD_REQUEST)
         return Response(counts, status=status.HTTP_202_ACCEPTED)
 
@@ -72,7 +73,7 @@ class EventsView(APIView):
 class MonitorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Monitor
-        fields = ["id", *services.MONITOR_FIELDS, "status", "baseline_at", "detector"]
+        fields = ["id", *MONITOR_FIELDS, "status", "baseline_at", "detector"]
         read_only_fields = ["id", "status", "baseline_at", "detector"]
 
 
@@ -113,13 +114,8 @@ class MonitorListView(APIView):
         require(request.user, "monitor.manage", system)
         data = MonitorSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            monitor = services.monitor_create(
-                actor=request.user, system=system, **data.validated_data
-            )
-        except services.MonitorError as error:
-            field = error.field or "non_field_errors"
-            raise serializers.ValidationError({field: [str(error)]}) from error
+        # A refused monitor (MonitorError) is answered by the API's error handler.
+        monitor = monitor_create(actor=request.user, system=system, **data.validated_data)
         return Response(MonitorSerializer(monitor).data, status=status.HTTP_201_CREATED)
 
 
@@ -139,88 +135,3 @@ class AlertListView(APIView):
             alerts = alerts.filter(status=wanted)
         alerts = alerts.select_related("monitor", "incident")[:200]
         return Response(AlertSerializer(alerts, many=True).data)
-
-
-class VerdictSerializer(serializers.ModelSerializer):
-    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
-
-    class Meta:
-        model = Verdict
-        fields = ["reviewer", "correct", "expected", "note", "at"]
-        read_only_fields = ["reviewer", "at"]
-
-
-class ReviewItemSerializer(serializers.ModelSerializer):
-    system = serializers.CharField(source="system.slug")
-    event = serializers.CharField(source="event.client_id")
-    incident = serializers.IntegerField(source="incident.number", default=None)
-    verdicts = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ReviewItem
-        fields = [
-            "id",
-            "system",
-            "event",
-            "incident",
-            "probability",
-            "stratum",
-            "reviews_needed",
-            "status",
-            "correct",
-            "sampled_at",
-            "decided_at",
-            "verdicts",
-        ]
-
-    def get_verdicts(self, item) -> list[dict]:
-        # Blind double review: an undecided item's verdicts stay hidden.
-        if item.status != ReviewItem.Status.DONE:
-            return []
-        return VerdictSerializer(item.verdicts.all(), many=True).data
-
-
-class ReviewItemListView(APIView):
-    """Sampled outputs and their verdicts (`?system=`, `?status=open|disputed|done`,
-    `?incident=`), newest first. Reviewer role and above."""
-
-    permission_classes = [HasRole]
-    role_actions = {"get": "review.view"}
-
-    @extend_schema(responses=ReviewItemSerializer(many=True))
-    def get(self, request):
-        items = ReviewItem.objects.select_related("system", "event", "incident").prefetch_related(
-            "verdicts__reviewer"
-        )
-        params = request.query_params
-        if params.get("system"):
-            items = items.filter(system__slug=params["system"])
-        if params.get("status"):
-            if params["status"] not in ReviewItem.Status.values:
-                raise serializers.ValidationError(
-                    {"status": [f"One of {ReviewItem.Status.values}."]}
-                )
-            items = items.filter(status=params["status"])
-        if params.get("incident"):
-            if not params["incident"].isdigit():
-                raise serializers.ValidationError({"incident": ["An incident number."]})
-            items = items.filter(incident__number=int(params["incident"]))
-        return Response(ReviewItemSerializer(items.order_by("-id")[:500], many=True).data)
-
-
-class VerdictCreateView(APIView):
-    """Give a verdict on a sampled output, as the review queue does."""
-
-    permission_classes = [HasRole]
-    role_actions = {"post": "review.view"}
-
-    @extend_schema(request=VerdictSerializer, responses={201: ReviewItemSerializer})
-    def post(self, request, pk):
-        item = get_object_or_404(ReviewItem, pk=pk)
-        data = VerdictSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            item = services.verdict_record(actor=request.user, item=item, **data.validated_data)
-        except services.ReviewError as error:
-            raise serializers.ValidationError({error.field or "item": [str(error)]}) from error
-        return Response(ReviewItemSerializer(item).data, status=status.HTTP_201_CREATED)

@@ -1,4 +1,4 @@
-"""Checking a batch of events against the contract (PRODUCT.md section 5), fast.
+"""Checking a batch of events against the contract (docs/INTERFACE.md, "Events"), fast.
 
 A batch may hold 5,000 events, so this is plain code over dicts rather than a serializer
 per field: every event is checked, every problem is reported with its index and field, and
@@ -9,6 +9,9 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from core.errors import ServiceError
 
 MAX_EVENTS = 5000
 MAX_TEXT = 100_000
@@ -22,8 +25,13 @@ FUTURE_SLACK = timedelta(minutes=5)
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
-class BatchTooLarge(Exception):
-    pass
+class BatchTooLarge(ServiceError):
+    """More events than one request may carry: refused before any is checked."""
+
+    status = 413
+
+    def __init__(self, message: str):
+        super().__init__(message, "events")
 
 
 @dataclass(slots=True)
@@ -55,7 +63,8 @@ def events_check(payload, now: datetime | None = None) -> tuple[list[Checked], l
     if not raw:
         return [], [_problem(None, "events", "The list of events is empty.")]
     latest = (now or datetime.now(UTC)) + FUTURE_SLACK
-    checked, problems = [], []
+    checked: list[Checked] = []
+    problems: list[dict] = []
     for index, event in enumerate(raw):
         found = _check(index, event, latest, problems)
         if found is not None:
@@ -140,7 +149,12 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
                 problems.append(
                     _problem(index, f"versions.{surface}", f"Not a surface: {', '.join(SURFACES)}.")
                 )
-            elif isinstance(ref, bool) or not isinstance(ref, str | int) or len(str(ref)) > 100:
+            elif (
+                isinstance(ref, bool)
+                or not isinstance(ref, str | int)
+                or len(str(ref)) > 100
+                or "\x00" in str(ref)  # PostgreSQL stores no NUL: a 400 here, not a 500
+            ):
                 problems.append(
                     _problem(
                         index,
@@ -176,7 +190,7 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
     actions_json = compact_json(actions)
     # PostgreSQL stores no NUL character in text or JSON: refuse it here, not with a 500.
     for field, value in (("id", client_id), ("output.label", label), ("output.text", text)):
-        if "\x00" in value:
+        if isinstance(value, str) and "\x00" in value:
             problems.append(_problem(index, field, "Contains a NUL character."))
     if "\x00" in subject:
         problems.append(_problem(index, "subject", "Contains a NUL character."))
@@ -185,8 +199,8 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
     if len(problems) > before:
         return None
     return Checked(
-        client_id=client_id,
-        ts=ts,
+        client_id=cast(str, client_id),
+        ts=cast(datetime, ts),
         input=data,
         input_json=data_json,
         label=label,

@@ -1,7 +1,7 @@
 from django import forms
 
-from monitoring.models import Monitor, ReviewPlan
-from monitoring.services import MONITOR_FIELDS
+from monitoring.models import Monitor
+from monitoring.services.monitors import MONITOR_FIELDS
 
 
 class MonitorForm(forms.ModelForm):
@@ -27,19 +27,3 @@ class MonitorForm(forms.ModelForm):
             "baseline_start": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "baseline_end": forms.DateTimeInput(attrs={"type": "datetime-local"}),
         }
-
-
-class ReviewPlanForm(forms.ModelForm):
-    oversample = forms.JSONField(
-        required=False,
-        initial=dict,
-        help_text='Labels reviewed more often, with their factor, e.g. {"fraud": 10}.',
-    )
-
-    class Meta:
-        model = ReviewPlan
-        fields = ["active", "per_day", "oversample", "double_share", "baseline_days"]
-        labels = {"active": "Sample outputs for review", "per_day": "Outputs to review a day"}
-
-    def clean_oversample(self):
-        return self.cleaned_data.get("oversample") or {}

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 
-from monitoring.ingest import SURFACES
+from monitoring.contract import SURFACES
 
 LENGTH_EDGES = (0, 20, 50, 100, 200, 400, 800, 1600, 3200)
 LENGTH_BINS = (

@@ -9,10 +9,7 @@ the same events.
 - support-reply drafts answers to customers: varied answers of a few sentences (200 to 900
   characters), about 3% refused, some escalated; an answer is emailed.
 
-A scenario starts at `shift_at`. Those caused by a change (a model update, a prompt edit, a
-retrieval degradation) are served by a new version of one surface, so the shift is confined
-to that version, as it is in production; a ramped one is a gradual rollout of that version.
-An input drift changes no version: the world changed, not the system.
+What goes wrong, and from when, is a scenario of monitoring/scenarios.py.
 """
 
 from __future__ import annotations
@@ -20,14 +17,12 @@ from __future__ import annotations
 import random
 import re
 from bisect import bisect
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any
 
-REFUND = "refund-classifier"
-SUPPORT = "support-reply"
-KINDS = (REFUND, SUPPORT)
+from monitoring.scenarios import KINDS, REFUND, SCENARIOS, SUPPORT
 
 # What each system's downstream actions are, for its action catalog.
 ACTION_CATALOG: dict[str, dict[str, dict[str, bool]]] = {
@@ -38,7 +33,6 @@ ACTION_CATALOG: dict[str, dict[str, dict[str, bool]]] = {
     SUPPORT: {"send_reply": {"reversible": False, "user_visible": True}},
 }
 
-HOUR = 3600.0
 SUBJECTS = 5000  # customers per system: distinct-subject counts mean something
 
 # refund-classifier
@@ -84,86 +78,6 @@ REPLY_CHANNELS = {"chat": 60, "email": 40}
 ANSWER_LOW, ANSWER_MODE, ANSWER_HIGH = 180.0, 380.0, 780.0
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """A named failure. `surface` is the surface whose next version serves the shifted
-    events (None when no change of Failsafe's is to blame); `ramp` the seconds over which
-    the shifted part grows from none to all of the traffic (0: at once)."""
-
-    name: str
-    title: str
-    description: str
-    kind: str | None = None  # the kind of system it happens to; None: either
-    surface: str | None = None
-    ramp: float = 0.0
-    fraud_share: float | None = None
-    refusal_factor: float = 1.0
-    length_factor: float = 1.0
-    input_drift: bool = False
-
-
-SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario
-    for scenario in (
-        Scenario("none", "Steady traffic", "Nothing goes wrong."),
-        Scenario(
-            "fraud-spike",
-            "Model update over-flags fraud",
-            "A new model version routes 9% of refund claims to fraud instead of 2%, from the "
-            "moment it is deployed; each flag holds a customer's account.",
-            kind=REFUND,
-            surface="model",
-            fraud_share=0.09,
-        ),
-        Scenario(
-            "fraud-ramp",
-            "Model rollout over-flags fraud, gradually",
-            "The same over-flagging model, rolled out to all traffic over an hour: the "
-            "fraud share climbs from 2% to 9%.",
-            kind=REFUND,
-            surface="model",
-            ramp=HOUR,
-            fraud_share=0.09,
-        ),
-        Scenario(
-            "fraud-vanishes",
-            "Model update stops flagging fraud",
-            "A new model version never answers fraud: fraudulent refunds are issued.",
-            kind=REFUND,
-            surface="model",
-            fraud_share=0.0,
-        ),
-        Scenario(
-            "refusal-surge",
-            "Prompt edit doubles refusals",
-            "A prompt edit makes the support assistant refuse twice as often (6% instead of "
-            "3%), answering customers with a flat refusal.",
-            kind=SUPPORT,
-            surface="prompt",
-            refusal_factor=2.0,
-        ),
-        Scenario(
-            "short-answers",
-            "Retrieval degradation shortens answers",
-            "A new retrieval index finds less context: answers lose more than half their "
-            "length, and their substance.",
-            kind=SUPPORT,
-            surface="retrieval",
-            length_factor=0.45,
-        ),
-        Scenario(
-            "input-drift",
-            "Refund claims drift",
-            "Over an hour, refund amounts double and claims arrive from a new mix of "
-            "countries. No version changed.",
-            kind=REFUND,
-            ramp=HOUR,
-            input_drift=True,
-        ),
-    )
-}
-
-
 def next_ref(ref: str | None) -> str:
     """The version ref after `ref`: "3" -> "4", "v13" -> "v14",
     "model-2024-08-06" -> "model-2024-08-07"; anything else gets "-next"."""
@@ -179,7 +93,7 @@ def next_ref(ref: str | None) -> str:
 class _Weighted:
     """A fixed categorical distribution, sampled with one uniform draw."""
 
-    def __init__(self, weights: dict[str, float]) -> None:
+    def __init__(self, weights: Mapping[str, float]) -> None:
         self.values = list(weights)
         total = sum(weights.values())
         self.cumulative = [c / total for c in accumulate(weights.values())]

@@ -7,14 +7,14 @@ import random
 
 import pytest
 
-from monitoring.accuracy import (
+from groundtruth.accuracy import (
     Estimate,
     accuracy_dropped,
     cohen_kappa,
     weighted_accuracy,
     wilson,
 )
-from monitoring.sampling import Plan, choose, inclusion_probabilities
+from groundtruth.sampling import Plan, choose, inclusion_probabilities
 
 
 def _rng(seed: int) -> random.Random:

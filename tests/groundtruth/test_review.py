@@ -9,24 +9,20 @@ import pytest
 
 from core.models import AuditEntry
 from core.roles import Role
-from incidents.models import Incident
-from monitoring import simulator
-from monitoring.models import Alert, Event, ReviewItem, Verdict
-from monitoring.selectors import (
+from groundtruth.models import ReviewItem, Verdict
+from groundtruth.selectors import (
     accuracy_estimate,
     incident_reviews,
     queue_health,
     review_agreement,
 )
-from monitoring.services import (
-    ReviewError,
-    events_ingest,
-    monitor_create,
-    monitors_evaluate,
-    review_plan_set,
-    reviews_sample,
-    verdict_record,
-)
+from groundtruth.services import ReviewError, review_plan_set, reviews_sample, verdict_record
+from incidents.models import Incident
+from monitoring import simulator
+from monitoring.models import Alert, Event
+from monitoring.services.evaluation import monitors_evaluate
+from monitoring.services.ingest import events_ingest
+from monitoring.services.monitors import monitor_create
 from tests.factories import IncidentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -205,6 +201,7 @@ def test_the_queue_is_for_reviewers_and_above(client_for, system, request, who, 
     assert client.post(f"/review/{item.pk}/verdict/", {"verdict": "correct"}).status_code in (
         (302,) if status == 200 else (403,)
     )
+    assert Verdict.objects.filter(item=item).exists() == (status == 200)
     assert client.get("/api/v1/review-items").status_code == status
 
 
@@ -249,6 +246,8 @@ def test_verdicts_through_the_api_and_the_exports(client_for, system, reviewer, 
         content_type="application/json",
     )
     assert again.status_code == 400
+    assert again.json()["errors"][0]["field"] == "item"
+    assert Verdict.objects.filter(item=item).count() == 1
     listed = client.get("/api/v1/review-items?status=done").json()
     assert listed[0]["verdicts"][0]["expected"] == "approve"
     assert client.get("/api/v1/review-items?status=nope").status_code == 400

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from monitoring.sampling import (
+from groundtruth.sampling import (
     Plan,
     base_probability,
     choose,

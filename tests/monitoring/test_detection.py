@@ -9,15 +9,16 @@ import pytest
 from incidents.models import Incident, TimelineEntry
 from monitoring import simulator
 from monitoring.models import Alert, Monitor
-from monitoring.selectors import rollback_verdicts, version_split
-from monitoring.services import (
+from monitoring.selectors.incident import rollback_verdicts
+from monitoring.selectors.signals import version_split
+from monitoring.services.evaluation import (
     _evaluate,
     _false_alarms_per_event,
     _new_buckets,
-    events_ingest,
-    monitor_create,
     monitors_evaluate,
 )
+from monitoring.services.ingest import events_ingest
+from monitoring.services.monitors import monitor_create
 from rollbacks.models import Deployment, Version
 from tests.factories import ActionTypeFactory, AISystemFactory, IncidentFactory
 

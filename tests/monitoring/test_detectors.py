@@ -8,19 +8,20 @@ import math
 import numpy as np
 import pytest
 
-from monitoring import detectors
-from monitoring.detectors import (
-    CusumDesign,
+from monitoring.detectors import chain
+from monitoring.detectors.chain import CusumDesign, arl
+from monitoring.detectors.cusum import (
     DetectorBank,
-    arl,
     band,
     bank_for,
     bank_start,
     bank_update,
-    chi2_sf,
-    chi_square,
     expected_delay,
     false_alarms_per_event,
+)
+from monitoring.detectors.shapes import (
+    chi2_sf,
+    chi_square,
     js_divergence,
     ks_binned,
     psi,
@@ -123,7 +124,7 @@ def dense_arl(t: int, w: int, pi: float, h: int) -> float:
 )
 def test_the_run_length_solvers_agree_with_a_dense_linear_solve(p0, p):
     for design in bank_for(p0, 1e-5).designs:
-        t, w, pi, h = detectors._chain(design, p)
+        t, w, pi, h = chain._chain(design, p)
         if pi == 0:  # never a step toward the threshold
             assert arl(design, p) == math.inf
             continue
@@ -136,7 +137,7 @@ def test_the_run_length_solvers_agree_with_a_dense_linear_solve(p0, p):
 
 def test_the_alarm_falls_on_a_lattice_point_of_the_statistic():
     for design in bank_for(0.02, 1e-6).designs:
-        unit, *_ = detectors._steps(design)
+        unit, *_ = chain._steps(design)
         assert design.threshold / unit % 1 == pytest.approx(0.5)  # half way between two
 
 

@@ -91,6 +91,7 @@ def test_one_bad_event_refuses_the_whole_batch_with_each_problem_named(client, t
         ({"versions": {"weights": "1"}}, "versions.weights"),
         ({"input": ["amount"]}, "input"),
         ({"output": {"text": "a\x00b"}}, "output.text"),
+        ({"versions": {"prompt": "v1\x00"}}, "versions.prompt"),
         ({"subject": 12}, "subject"),
         ({"colour": "red"}, "colour"),
     ],
@@ -110,11 +111,13 @@ def test_bodies_that_are_not_a_batch_are_400(client, token):
         )
         assert response.status_code == 400, body
         assert response.json()["errors"][0]["field"] == "events"
+    assert Event.objects.count() == 0
 
 
 def test_more_than_5000_events_is_413_and_nothing_is_stored(client, token):
     response = _send(client, token, [_event(n) for n in range(5001)])
     assert response.status_code == 413
+    assert response.json()["errors"][0]["field"] == "events"
     assert Event.objects.count() == 0
 
 
@@ -122,6 +125,7 @@ def test_a_body_over_the_byte_limit_is_413(client, token, settings):
     settings.FAILSAFE_EVENTS_MAX_BYTES = 2000
     response = _send(client, token, [_event(n) for n in range(20)])
     assert response.status_code == 413
+    assert Event.objects.count() == 0
 
 
 def test_only_a_token_with_the_events_scope_for_this_system_may_send(

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.models import AuditEntry
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from monitoring.models import Monitor
-from monitoring.selectors import blast_radius
-from monitoring.services import events_ingest, monitor_create
+from monitoring.selectors.incident import blast_radius
+from monitoring.services.ingest import events_ingest
+from monitoring.services.monitors import monitor_create
 from tests.factories import ActionTypeFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +126,7 @@ def test_monitors_through_the_api(client_for, system, responder, viewer, catalog
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["field"] == "target"
     assert client_for(viewer).post(API, {"name": "x", "kind": "refusal_rate"}).status_code == 403
+    assert list(Monitor.objects.values_list("target", flat=True)) == ["account_hold"]
     assert [m["name"] for m in client_for(viewer).get(API).json()] == ["Holds"]
     alerts = client_for(viewer).get("/api/v1/systems/refund-classifier/alerts?status=open")
     assert alerts.status_code == 200

@@ -10,15 +10,8 @@ from itertools import pairwise
 
 import pytest
 
-from monitoring.simulator import (
-    ACTION_CATALOG,
-    REFUSAL_TEXT,
-    SCENARIOS,
-    SUBJECTS,
-    Scenario,
-    Simulator,
-    next_ref,
-)
+from monitoring.scenarios import SCENARIOS, Scenario
+from monitoring.simulator import ACTION_CATALOG, REFUSAL_TEXT, SUBJECTS, Simulator, next_ref
 
 START = 1_750_000_000.0  # epoch seconds
 SHIFT = START + 1000.0
@@ -67,7 +60,7 @@ def split(events, at):
     return before, events[len(before) :]
 
 
-# The events API's contract (PRODUCT.md section 5), checked here on its own.
+# The events API's contract (docs/INTERFACE.md, "Events"), checked here on its own.
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 SURFACES = {"model", "prompt", "retrieval", "config"}

@@ -20,12 +20,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from failsafe_client import Failsafe
 
-from monitoring import simulator
+from monitoring import scenarios, simulator
 from monitoring.models import Event
-from monitoring.services import events_ingest
+from monitoring.services.ingest import events_ingest
 from rollbacks.bundle import bundle_entry_for
 from rollbacks.models import ActiveVersion
-from systems.models import AISystem, SystemToken
+from systems.models import AISystem, Mode, SystemToken
 from systems.services import token_issue
 
 TOKEN_NAME = "simulated AI system"  # noqa: S105 (a label, not a secret)
@@ -56,7 +56,10 @@ def gate_events(ask, events, gated=GATED) -> int:
 
 def _active_refs(slug: str) -> dict[str, str]:
     """The version number of each surface the system serves now, as events report it."""
-    bundle = json.loads(bundle_entry_for(slug)["body"])
+    entry = bundle_entry_for(slug)
+    if entry is None:  # no such system: nothing served yet
+        return {}
+    bundle = json.loads(entry["body"])
     return {surface: str(v["version"]) for surface, v in bundle.get("surfaces", {}).items() if v}
 
 
@@ -67,7 +70,7 @@ class Command(BaseCommand):
         parser.add_argument("--system", default="refund-classifier")
         parser.add_argument("--kind", default=None, help="refund-classifier or support-reply")
         parser.add_argument(
-            "--scenario", default="fraud-spike", choices=sorted(simulator.SCENARIOS)
+            "--scenario", default="fraud-spike", choices=sorted(scenarios.SCENARIOS)
         )
         parser.add_argument(
             "--bad",
@@ -93,7 +96,7 @@ class Command(BaseCommand):
             target = AISystem.objects.get(slug=system)
         except AISystem.DoesNotExist:
             raise CommandError(f"No system {system}: run `manage.py seed_demo` first.") from None
-        kind = kind or (system if system in simulator.KINDS else simulator.REFUND)
+        kind = kind or (system if system in scenarios.KINDS else scenarios.REFUND)
         bad_surface, _, bad_number = bad.partition(":")
         sim = simulator.Simulator(kind, seed=seed, versions={}, scenario=scenario, shift_at=0)
         self._backfill(
@@ -137,7 +140,7 @@ class Command(BaseCommand):
                     f"Serving {', '.join(f'{s} v{n}' for s, n in sorted(refs.items()))}: "
                     + (sim.scenario.title.lower() if shifted else "behaving normally")
                 )
-            if failsafe.mode(system) != "ai" or not count:
+            if failsafe.mode(system) != Mode.AI or not count:
                 continue  # the model is not answering: nothing of its to report
             events = self._events(sim, now - count / rate, count, rate, refs, shifted)
             self._gate(failsafe, events)
@@ -219,10 +222,10 @@ class Command(BaseCommand):
 
     def _announce(self, slug, mode, revision):
         what = {
-            "ai": "the model answers again",
-            "degraded": "rules answer instead of the model: no account holds",
-            "human": "claims go to the support team",
-            "off": "kill switch: the model is off, nothing it produces reaches anyone",
+            Mode.AI: "the model answers again",
+            Mode.DEGRADED: "rules answer instead of the model: no account holds",
+            Mode.HUMAN: "claims go to the support team",
+            Mode.OFF: "kill switch: the model is off, nothing it produces reaches anyone",
         }[mode]
         self.stdout.write(
             self.style.WARNING(f"*** {slug} is now {mode.upper()} (r{revision}): {what}")

@@ -1,0 +1,235 @@
+"""Reads of a monitor's signal: counts from the rollups, the baseline, the value charted,
+its series with the band, the split by served version, whether it is back in its band."""
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db.models import Sum
+
+from monitoring import rollups
+from monitoring.detectors import cusum
+from monitoring.models import Monitor, Rollup
+
+# A signal back inside its band over this window resolves its alert.
+RETURN_WINDOW = timedelta(minutes=3)
+
+
+def counts(system, signal: str, since: datetime, until: datetime) -> dict[str, int]:
+    """key → events over [since, until), summed over buckets and served versions."""
+    return dict(
+        Rollup.objects.filter(system=system, signal=signal, bucket__gte=since, bucket__lt=until)
+        .values_list("key")
+        .annotate(total=Sum("n"))
+        .values_list("key", "total")
+    )
+
+
+def baseline_window(monitor: Monitor, now: datetime) -> tuple[datetime, datetime]:
+    if monitor.baseline_start and monitor.baseline_end:
+        return monitor.baseline_start, monitor.baseline_end
+    return now - timedelta(days=monitor.baseline_days), now
+
+
+def observed(monitor: Monitor, since: datetime, until: datetime) -> tuple[int, dict[str, int]]:
+    """(events, counts of what the monitor watches) over a window. For a rate monitor the
+    counts are `{"x": successes}`; for a shape, its histogram."""
+    total = counts(monitor.system, "events", since, until).get("", 0)
+    signal, key = monitor.signal
+    found = counts(monitor.system, signal, since, until)
+    if monitor.is_rate:
+        return total, {"x": found.get(key, 0)}
+    return total, found
+
+
+def rate_of(monitor: Monitor) -> float | None:
+    """The baseline's rate for a rate monitor (None until it has one)."""
+    n = monitor.baseline.get("n", 0)
+    return monitor.baseline["counts"].get("x", 0) / n if n else None
+
+
+def events_per_day(monitor: Monitor) -> float:
+    return monitor.baseline.get("n", 0) / max(monitor.baseline.get("days", 1.0), 1 / 24)
+
+
+def expected_delay(monitor: Monitor) -> dict | None:
+    """What the false-alarm budget buys: the expected delay to detect the smallest shift of
+    interest (the rate times `min_shift`, and divided by it), in events and in time."""
+    if not monitor.is_rate or not monitor.detector:
+        return None
+    bank = cusum.DetectorBank.from_json(monitor.detector)
+    per_second = events_per_day(monitor) / 86400
+    answer = {}
+    for direction, p in (
+        ("up", min(bank.p0 * monitor.min_shift, 0.99)),
+        ("down", bank.p0 / monitor.min_shift),
+    ):
+        delay = cusum.expected_delay(bank, p)
+        # Infinite: no design moves towards it, not detectable at this budget.
+        events = None if math.isinf(delay) else delay
+        answer[direction] = {
+            "rate": p,
+            "events": events,
+            "seconds": events / per_second if per_second and events else None,
+        }
+    return answer
+
+
+def _points(monitor: Monitor, since: datetime, until: datetime, step: int, by_served=False):
+    """Per step (and served versions): events and watched counts."""
+    signal, key = monitor.signal
+    rows = (
+        Rollup.objects.filter(
+            system=monitor.system,
+            bucket__gte=since,
+            bucket__lt=until,
+            signal__in=["events", signal],
+        )
+        .values_list("bucket", "signal", "key", "served", "n")
+        .iterator()
+    )
+    cells: dict = defaultdict(lambda: {"n": 0, "counts": defaultdict(int)})
+    start = since.timestamp()
+    for bucket, row_signal, row_key, served, n in rows:
+        slot = int((bucket.timestamp() - start) // step)
+        cell = cells[(served if by_served else "", slot)]
+        if row_signal == "events":
+            cell["n"] += n
+        elif not monitor.is_rate or row_key == key:
+            cell["counts"][row_key] += n
+    return cells
+
+
+def value_of(monitor: Monitor, n: int, found: dict) -> float | None:
+    """The one number charted for a monitor: a share for rates, a mean for numbers, the
+    share of the baseline's commonest category for a categorical input."""
+    if not n:
+        return None
+    if monitor.is_rate:
+        return sum(found.values()) / n
+    total = sum(found.values())
+    if not total:
+        return None
+    if monitor.kind == Monitor.Kind.NUMERIC or monitor.numeric:
+        return sum(_midpoint(monitor, k) * c for k, c in found.items()) / total
+    top = _top_category(monitor)
+    return found.get(top, 0) / total if top is not None else None
+
+
+def _top_category(monitor: Monitor):
+    baseline = monitor.baseline.get("counts") or {}
+    return max(baseline, key=lambda category: baseline[category]) if baseline else None
+
+
+def _midpoint(monitor: Monitor, key: str) -> float:
+    if monitor.target == "score" and monitor.kind == Monitor.Kind.NUMERIC:
+        return {"<0": 0.0, ">1": 1.0}.get(key, float(key) + 0.05) if key else 0.0
+    if key.endswith("+"):
+        return float(key[:-1])
+    if "-" in key and not key.startswith("-"):
+        lo, hi = key.split("-")
+        return (float(lo) + float(hi)) / 2
+    if key in ("0", "nan"):
+        return 0.0
+    sign = -1 if key.startswith("-") else 1
+    return sign * 1.5 * 2.0 ** int(key.lstrip("-")[2:])
+
+
+def baseline_value(monitor: Monitor) -> float | None:
+    baseline = monitor.baseline
+    if not baseline.get("n"):
+        return None
+    return value_of(monitor, baseline["n"], baseline["counts"])
+
+
+def series(monitor: Monitor, since: datetime, until: datetime, step: int = 60) -> list[dict]:
+    """The monitor's signal per `step` seconds with its baseline band, for a chart."""
+    cells = _points(monitor, since, until, step)
+    base = baseline_value(monitor)
+    spread = _spread(monitor)
+    points = []
+    for slot in range(int((until - since).total_seconds() // step)):
+        cell = cells.get(("", slot))
+        at = since + timedelta(seconds=slot * step)
+        value = value_of(monitor, cell["n"], cell["counts"]) if cell else None
+        n = cell["n"] if cell else 0
+        lo = hi = None
+        if base is not None and n:
+            if monitor.is_rate:
+                lo, hi = cusum.band(base, n)
+            elif spread is not None:
+                width = 3 * spread / max(n, 1) ** 0.5
+                lo, hi = base - width, base + width
+        points.append({"at": at, "value": value, "n": n, "lo": lo, "hi": hi})
+    return points
+
+
+def _spread(monitor: Monitor) -> float | None:
+    """The baseline's standard deviation of the charted value, per event."""
+    baseline = monitor.baseline
+    if not baseline.get("n"):
+        return None
+    found = baseline["counts"]
+    total = sum(found.values())
+    if not total:
+        return None
+    if monitor.kind == Monitor.Kind.NUMERIC or monitor.numeric:
+        mean = value_of(monitor, baseline["n"], found) or 0.0
+        var = sum(c * (_midpoint(monitor, k) - mean) ** 2 for k, c in found.items()) / total
+        return var**0.5
+    share = value_of(monitor, baseline["n"], found)
+    return (share * (1 - share)) ** 0.5 if share is not None else None
+
+
+def version_split(monitor: Monitor, since: datetime, until: datetime) -> list[dict]:
+    """The signal over a window split by each surface whose served version varied in it:
+    where a shift is confined to one version ("prompt v13"), it shows."""
+    cells = _points(monitor, since, until, int((until - since).total_seconds()) + 1, True)
+    by_surface: dict = defaultdict(
+        lambda: defaultdict(lambda: {"n": 0, "counts": defaultdict(int)})
+    )
+    for (served, _), cell in cells.items():
+        for surface, version in rollups.served_split(served).items():
+            into = by_surface[surface][version]
+            into["n"] += cell["n"]
+            for key, c in cell["counts"].items():
+                into["counts"][key] += c
+    rows = []
+    for surface in rollups.SURFACES:
+        versions = by_surface.get(surface, {})
+        if len(versions) < 2:
+            continue
+        for version, cell in sorted(versions.items()):
+            rows.append(
+                {
+                    "surface": surface,
+                    "version": version,
+                    "n": cell["n"],
+                    "value": value_of(monitor, cell["n"], cell["counts"]),
+                }
+            )
+    return rows
+
+
+def back_in_band(monitor: Monitor, now: datetime) -> bool | None:
+    """Is the signal over the last few minutes inside its baseline band? None: too few
+    events to say."""
+    base = baseline_value(monitor)
+    if base is None:
+        return None
+    n, found = observed(monitor, now - RETURN_WINDOW, now)
+    if n < 50:
+        return None
+    value = value_of(monitor, n, found)
+    if value is None:
+        return None
+    if monitor.is_rate:
+        lo, hi = cusum.band(base, n)
+    else:
+        spread = _spread(monitor) or 0.0
+        lo, hi = base - 3 * spread / n**0.5, base + 3 * spread / n**0.5
+    return lo <= value <= hi
+
+
+def system_monitors(system):
+    return list(system.monitors.all())

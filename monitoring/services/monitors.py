@@ -1,0 +1,164 @@
+"""Configuring monitors, and what the evaluation keeps of them: the baseline each is
+compared with, and the detector calibrated on it."""
+
+import re
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from core.errors import ServiceError
+from core.permissions import require
+from core.services import actor_of, audit_record, snapshot
+from monitoring.detectors.cusum import DetectorBank, bank_for, bank_start
+from monitoring.models import Monitor, Rollup
+from monitoring.selectors.signals import baseline_window, observed, rate_of
+
+MONITOR_FIELDS = [
+    "name",
+    "kind",
+    "target",
+    "numeric",
+    "baseline_days",
+    "baseline_start",
+    "baseline_end",
+    "min_shift",
+    "window_minutes",
+    "enabled",
+]
+
+
+class MonitorError(ServiceError):
+    """A monitor the rules refuse: what it would watch makes no sense for this system."""
+
+
+def _monitor_check(system, fields: dict) -> None:
+    kind = fields["kind"]
+    target = (fields.get("target") or "").strip()
+    fields["target"] = target
+    if not fields.get("name", "").strip():
+        raise MonitorError("Give the monitor a name people will recognise in an alert.", "name")
+    if kind not in Monitor.Kind.values:
+        raise MonitorError(f"One of {', '.join(Monitor.Kind.values)}.", "kind")
+    if kind == Monitor.Kind.CATEGORY_SHARE and not target:
+        raise MonitorError("Which output label's share to watch, e.g. fraud.", "target")
+    if kind == Monitor.Kind.ACTION_RATE and not system.action_types.filter(name=target).exists():
+        names = ", ".join(system.action_types.values_list("name", flat=True)) or "none yet"
+        raise MonitorError(f"An action type of this system's catalog ({names}).", "target")
+    if kind == Monitor.Kind.PATTERN:
+        try:
+            re.compile(target)
+        except re.error as error:
+            raise MonitorError(f"Not a regular expression: {error}.", "target") from None
+        if not target:
+            raise MonitorError("The pattern to count in output text.", "target")
+    if kind == Monitor.Kind.NUMERIC and target not in ("length", "score"):
+        raise MonitorError("length (of the output text) or score.", "target")
+    if kind == Monitor.Kind.INPUT_FEATURE and not re.fullmatch(r"[\w.-]{1,100}", target):
+        raise MonitorError("The input feature's name, as events send it.", "target")
+    start, end = fields.get("baseline_start"), fields.get("baseline_end")
+    if bool(start) != bool(end):
+        raise MonitorError("A pinned baseline needs both its start and its end.", "baseline_end")
+    if start and end and start >= end:
+        raise MonitorError("The baseline must end after it starts.", "baseline_end")
+    if fields.get("min_shift", 2.0) <= 1.0:
+        raise MonitorError("A factor above 1: 2 means the rate doubles (or halves).", "min_shift")
+
+
+@transaction.atomic
+def monitor_create(*, actor, system, **fields) -> Monitor:
+    require(actor, "monitor.manage", system)
+    fields = {k: v for k, v in fields.items() if k in MONITOR_FIELDS}
+    _monitor_check(system, fields)
+    monitor = Monitor.objects.create(system=system, created_by=actor_of(actor)[0], **fields)
+    audit_record(
+        actor=actor,
+        verb="monitor.create",
+        target=monitor,
+        after=snapshot(monitor, MONITOR_FIELDS),
+    )
+    return monitor
+
+
+@transaction.atomic
+def monitor_update(*, actor, monitor: Monitor, **changes) -> Monitor:
+    """Change what a monitor watches; its baseline and detector are computed afresh."""
+    monitor = Monitor.objects.select_for_update().get(pk=monitor.pk)
+    require(actor, "monitor.manage", monitor.system)
+    before = snapshot(monitor, MONITOR_FIELDS)
+    fields = {f: getattr(monitor, f) for f in MONITOR_FIELDS}
+    fields |= {k: v for k, v in changes.items() if k in MONITOR_FIELDS}
+    _monitor_check(monitor.system, fields)
+    for field, value in fields.items():
+        setattr(monitor, field, value)
+    monitor.baseline, monitor.baseline_at, monitor.detector, monitor.state = {}, None, {}, []
+    monitor.status = Monitor.Status.LEARNING
+    monitor.save()
+    audit_record(
+        actor=actor,
+        verb="monitor.update",
+        target=monitor,
+        before=before,
+        after=snapshot(monitor, MONITOR_FIELDS),
+    )
+    return monitor
+
+
+# A baseline with fewer events than this cannot be trusted to set a threshold.
+MIN_BASELINE_EVENTS = 500
+# A rate's baseline needs this many of what it counts (a relative error near 10%), or, for
+# a class so rare it never gets there, this many events.
+MIN_BASELINE_HITS = 100
+RARE_BASELINE_EVENTS = 20_000
+BASELINE_REFRESH = timedelta(hours=1)
+LEARNING_REFRESH = timedelta(minutes=1)
+
+
+def _baseline(monitor: Monitor, now: datetime) -> dict:
+    """The baseline's counts, over its window: what the detector is calibrated on."""
+    since, until = baseline_window(monitor, now)
+    first = (
+        Rollup.objects.filter(system=monitor.system, signal="events", bucket__gte=since)
+        .order_by("bucket")
+        .values_list("bucket", flat=True)
+        .first()
+    )
+    n, found = observed(monitor, since, until)
+    days = ((until - max(since, first)).total_seconds() / 86400) if first else 0.0
+    return {"n": n, "counts": found, "days": days, "since": since.isoformat()}
+
+
+def baseline_enough(monitor: Monitor) -> bool:
+    """Enough baseline to set a threshold on. For a rate, enough of what it counts too: a
+    share estimated from a handful of fraud flags is off by a third, and the detector would
+    page on the estimate's error (a rare class gets there by volume instead)."""
+    n = monitor.baseline.get("n", 0)
+    if n < MIN_BASELINE_EVENTS:
+        return False
+    if not monitor.is_rate:
+        return True
+    hits = monitor.baseline["counts"].get("x", 0)
+    return hits >= MIN_BASELINE_HITS or n >= RARE_BASELINE_EVENTS
+
+
+def baseline_refresh(monitor: Monitor, now) -> None:
+    """Recompute a rate or shape monitor's baseline when due (hourly; every minute while
+    it is still learning, so new traffic counts soon). Never while it fires."""
+    if monitor.kind in Monitor.EXTERNAL_KINDS or monitor.status == Monitor.Status.FIRING:
+        return
+    learning = monitor.status == Monitor.Status.LEARNING
+    refresh = LEARNING_REFRESH if learning else BASELINE_REFRESH
+    if monitor.baseline_at is None or now - monitor.baseline_at >= refresh:
+        monitor.baseline, monitor.baseline_at = _baseline(monitor, now), now
+        monitor.detector = {}
+
+
+def detector_calibrate(monitor: Monitor, budget: float) -> DetectorBank:
+    """The rate monitor's detector bank for its baseline rate and the system's false-alarm
+    budget per event, calibrated afresh (and its statistics restarted) when either moved."""
+    if not monitor.detector or monitor.detector.get("false_alarms_per_event") != budget:
+        monitor.detector = bank_for(rate_of(monitor), budget).to_json()
+        monitor.state = []
+    bank = DetectorBank.from_json(monitor.detector)
+    if not monitor.state:
+        monitor.state = bank_start(bank)
+    return bank
