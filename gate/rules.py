@@ -22,6 +22,8 @@ and the floor alone is the limit.
 import math
 from dataclasses import dataclass
 
+from systems.models import Mode
+
 ALLOW, HOLD, DENY = "allow", "hold", "deny"
 
 # Less history than this and a rate means nothing yet: the floor alone applies.
@@ -113,7 +115,7 @@ def decided_before_counting(rule: Rule, now: Situation) -> bool:
     a severe incident or an open breaker hold everything)."""
     return (
         (rule.always_allow and rule.reversible)
-        or now.mode != "ai"
+        or now.mode != Mode.AI
         or now.severe_incident is not None
         or (now.tripped and rule.breaker_factor is not None)
     )
@@ -123,7 +125,7 @@ def decide(rule: Rule, now: Situation, action: str) -> Decision:
     """The answer to one request, from the rule and the situation."""
     if rule.always_allow and rule.reversible:
         return Decision(ALLOW, "always_allow", f"{action} is reversible and always allowed.")
-    if now.mode != "ai":
+    if now.mode != Mode.AI:
         return Decision(
             HOLD, "mode", f"The system is in {now.mode} mode: every {action} waits for a person."
         )

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from gate import rules
 from gate.models import GateCounter, GateRule, Hold
+from monitoring.selectors.incident import incident_window
 from systems.models import ActionType
 
 
@@ -16,8 +17,6 @@ def holds_filtered(
 ):
     """Held actions, newest first: of one system (slug), one action type, within an
     incident's window (its systems, from onset to containment), in one status ("any")."""
-    from monitoring.selectors import incident_window
-
     holds = Hold.objects.select_related("system", "action_type", "decided_by", "incident")
     if status and status != "any":
         holds = holds.filter(status=status)

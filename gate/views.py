@@ -8,10 +8,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from core.forms import add_service_error
 from core.permissions import can, require, role_required
-from gate import selectors, services
+from gate import selectors
+from gate.errors import GateError
 from gate.forms import GateRuleForm, HoldDecisionForm
 from gate.models import GateRule, Hold
+from gate.services import breaker, holds
+from gate.services.rule_set import RULE_FIELDS, gate_rule_set
 from incidents.models import Incident
 from systems.models import ActionType, AISystem
 
@@ -48,13 +52,13 @@ def _query(filters: dict) -> str:
 def holds_page(request):
     """The queue: held actions, filtered by system, action type and incident window."""
     filters = _filters(request.GET)
-    holds = selectors.holds_filtered(**filters)
+    listed = selectors.holds_filtered(**filters)
     pending = selectors.holds_filtered(**{**filters, "status": Hold.Status.PENDING})
     context = {
         "filters": filters,
         "query": _query(filters),
-        "holds": list(holds[:SHOWN]),
-        "total": holds.count(),
+        "holds": list(listed[:SHOWN]),
+        "total": listed.count(),
         "shown": SHOWN,
         "summary": selectors.hold_counts(pending),
         "systems": AISystem.objects.order_by("name"),
@@ -96,7 +100,7 @@ def holds_decide(request):
     )
     back = f"{back}?{_query(filters)}"
     if data["scope"] == "matching":
-        holds = selectors.holds_filtered(**filters)
+        chosen = selectors.holds_filtered(**filters)
     else:
         codes = []
         for raw in request.POST.getlist("holds"):
@@ -107,12 +111,12 @@ def holds_decide(request):
         if not codes:
             messages.error(request, "Select the holds to decide, or choose every matching one.")
             return redirect(back)
-        holds = Hold.objects.filter(code__in=codes)
+        chosen = Hold.objects.filter(code__in=codes)
     try:
-        n = services.holds_decide(
-            actor=request.user, holds=holds, outcome=data["outcome"], reason=data["reason"]
+        n = holds.holds_decide(
+            actor=request.user, holds=chosen, outcome=data["outcome"], reason=data["reason"]
         )
-    except services.GateError as error:
+    except GateError as error:
         messages.error(request, str(error))
         return redirect(back)
     verb = "Approved" if data["outcome"] == "approve" else "Rejected"
@@ -148,16 +152,16 @@ def rule_set(request, slug, name):
     )
     form = GateRuleForm(request.POST, instance=rule, prefix=action)
     if form.is_valid():
-        fields = {name: form.cleaned_data[name] for name in services.RULE_FIELDS}
+        fields = {name: form.cleaned_data[name] for name in RULE_FIELDS}
         try:
-            services.gate_rule_set(
+            gate_rule_set(
                 actor=request.user,
                 action_type=action_type,
                 reason=form.cleaned_data["reason"],
                 **fields,
             )
-        except services.GateError as error:
-            form.add_error(error.field if error.field in form.fields else None, str(error))
+        except GateError as error:
+            add_service_error(form, error)
         else:
             messages.success(request, f"Gate rule for {action} saved.")
             return redirect("gate:rules", slug=slug)
@@ -173,10 +177,10 @@ def breaker_reset(request, slug, name):
         action_type__name=action,
     )
     try:
-        closed = services.breaker_reset(
+        closed = breaker.breaker_reset(
             actor=request.user, rule=rule, reason=request.POST.get("reason", "")
         )
-    except services.GateError as error:
+    except GateError as error:
         messages.error(request, str(error))
     else:
         if closed:

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gate import services
 from gate.models import GateRule
+from gate.services.decide import gate_decide
 from monitoring.models import Rollup
 from systems.services import token_issue
 from tests.factories import ActionTypeFactory
@@ -38,7 +38,7 @@ def ask(system):
     """`ask(action, subject, at=NOW)`: the service's answer (decision, hold)."""
 
     def decide(action="account_hold", subject="cus_00001", at=NOW, event_id=""):
-        return services.gate_decide(
+        return gate_decide(
             system_id=system.pk, action=action, subject=subject, event_id=event_id, now=at
         )
 

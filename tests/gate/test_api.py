@@ -3,8 +3,8 @@
 import pytest
 from django.db import DatabaseError
 
-from gate import services
 from gate.models import Hold
+from gate.services import decide
 from systems.models import RuntimeMode
 from systems.services import token_issue
 from tests.gate.conftest import set_rule
@@ -77,7 +77,7 @@ def test_a_database_failure_is_a_503_so_the_sdk_applies_its_default(
     def broken(**kwargs):
         raise DatabaseError("gone")
 
-    monkeypatch.setattr(services, "gate_decide", broken)
+    monkeypatch.setattr(decide, "gate_decide", broken)
     response = post(client, raw_token, {"action": "account_hold", "subject": "cus_1"})
     assert response.status_code == 503
     assert response.json()["errors"][0]["message"]
@@ -130,7 +130,7 @@ def test_a_hold_of_another_system_is_not_found(client, raw_token, other_system, 
 
     other = ActionTypeFactory(system=other_system, name="send_reply", reversible=False)
     RuntimeMode.objects.filter(system=other_system).update(mode="off")
-    _, hold = services.gate_decide(system_id=other_system.pk, action=other.name, subject="u")
+    _, hold = decide.gate_decide(system_id=other_system.pk, action=other.name, subject="u")
     response = client.get(
         f"/api/v1/systems/refund-classifier/holds/{hold.code}",
         HTTP_AUTHORIZATION=f"Bearer {raw_token}",

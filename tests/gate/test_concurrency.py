@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from gate import services
 from gate.models import GateCounter, Hold
+from gate.services.decide import gate_decide
 from tests.gate.conftest import NOW, set_rule
 
 THREADS = 24
@@ -20,7 +20,7 @@ def _hammer(system_id, barrier, answers, errors):
     try:
         barrier.wait()
         for i in range(EACH):
-            decision, _ = services.gate_decide(
+            decision, _ = gate_decide(
                 system_id=system_id,
                 action="account_hold",
                 subject=f"{threading.get_ident()}-{i}",

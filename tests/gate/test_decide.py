@@ -1,12 +1,14 @@
-"""Deciding a request (gate.services.gate_decide) against the real database."""
+"""Deciding a request (gate.services.decide.gate_decide) against the real database."""
 
 from datetime import timedelta
 
 import pytest
 
 from core.models import AuditEntry
-from gate import services
+from gate.errors import GateError
 from gate.models import GateCounter, GateRule, Hold
+from gate.services.breaker import baseline_refresh, breaker_reset
+from gate.services.sweep import breakers_check, gate_sweep
 from incidents.models import Incident, TimelineEntry
 from monitoring.models import Alert, Monitor
 from systems.models import RuntimeMode
@@ -24,7 +26,7 @@ def test_it_allows_and_counts_an_ordinary_request(ask, account_hold):
 
 
 def test_it_refuses_an_action_not_in_the_catalog(ask, account_hold):
-    with pytest.raises(services.GateError) as refused:
+    with pytest.raises(GateError) as refused:
         ask(action="delete_account")
     assert refused.value.field == "action"
 
@@ -128,13 +130,13 @@ def test_the_breaker_trips_raises_an_alert_on_the_incident_timeline_and_resets(
     assert ask(at=next_window)[0].cause == "breaker"
     for i in range(15):
         ask(at=next_window, subject=f"again_{i}")
-    assert services.breakers_check(NOW + timedelta(seconds=125)) == 0
+    assert breakers_check(NOW + timedelta(seconds=125)) == 0
 
     # A whole window within the limit closes it and resolves the alert.
     quiet = NOW + timedelta(seconds=120)
     for i in range(3):
         ask(at=quiet, subject=f"quiet_{i}")
-    assert services.breakers_check(NOW + timedelta(seconds=185)) == 1
+    assert breakers_check(NOW + timedelta(seconds=185)) == 1
     rule.refresh_from_db()
     assert rule.tripped_at is None and rule.alerted_at is None
     alert.refresh_from_db()
@@ -148,8 +150,8 @@ def test_the_sweep_raises_an_alert_the_trip_could_not_queue(ask, system, account
     for i in range(3):
         ask(subject=f"cus_{i}")  # no on-commit callbacks run here: the task was never queued
     assert not Alert.objects.exists()
-    assert services.gate_sweep(NOW + timedelta(seconds=1))["alerts"] == 1
-    assert services.gate_sweep(NOW + timedelta(seconds=2))["alerts"] == 0
+    assert gate_sweep(NOW + timedelta(seconds=1))["alerts"] == 1
+    assert gate_sweep(NOW + timedelta(seconds=2))["alerts"] == 0
     assert Alert.objects.filter(system=system, status="open").count() == 1
 
 
@@ -157,9 +159,9 @@ def test_a_person_may_close_the_breaker_with_a_reason(ask, account_hold, respond
     set_rule(account_hold, breaker_floor=1)
     ask(), ask()
     rule = GateRule.objects.get(action_type=account_hold)
-    with pytest.raises(services.GateError):
-        services.breaker_reset(actor=responder, rule=rule, reason=" ")
-    assert services.breaker_reset(actor=responder, rule=rule, reason="Fixed the prompt.")
+    with pytest.raises(GateError):
+        breaker_reset(actor=responder, rule=rule, reason=" ")
+    assert breaker_reset(actor=responder, rule=rule, reason="Fixed the prompt.")
     entry = AuditEntry.objects.get(verb="gate.breaker_reset")
     assert (entry.actor, entry.reason) == (responder, "Fixed the prompt.")
 
@@ -170,7 +172,7 @@ def test_the_baseline_is_frozen_while_the_breaker_is_open(ask, system, account_h
     rule = GateRule.objects.get(action_type=account_hold)
     history(system, "account_hold", per_minute=30)
     assert rule.tripped_at is not None
-    assert services.baseline_refresh(rule=rule, now=NOW) == 0.1
+    assert baseline_refresh(rule=rule, now=NOW) == 0.1
 
 
 def test_each_hold_counts_in_the_window(ask, system, account_hold):

@@ -6,11 +6,14 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from core.models import AuditEntry
-from gate import services
+from gate.errors import GateError
 from gate.models import Hold
 from gate.selectors import holds_filtered
+from gate.services.decide import gate_decide
+from gate.services.holds import holds_decide
+from gate.services.sweep import gate_sweep, holds_expire_due
 from incidents.models import TimelineEntry
-from monitoring.selectors import blast_radius
+from response.blast_radius import blast_radius
 from systems.models import RuntimeMode
 from tests.factories import ActionTypeFactory, IncidentFactory
 from tests.gate.conftest import NOW, set_rule
@@ -26,7 +29,7 @@ def held(ask, system, account_hold):
 
 
 def test_a_responder_rejects_one_hold_with_a_reason(held, responder):
-    n = services.holds_decide(
+    n = holds_decide(
         actor=responder,
         holds=Hold.objects.filter(pk=held[0].pk),
         outcome="reject",
@@ -49,10 +52,10 @@ def test_a_responder_rejects_one_hold_with_a_reason(held, responder):
 
 
 def test_a_responder_approves_in_bulk_and_only_pending_ones_change(held, responder):
-    services.holds_decide(
+    holds_decide(
         actor=responder, holds=Hold.objects.filter(pk=held[0].pk), outcome="reject", reason="No."
     )
-    n = services.holds_decide(
+    n = holds_decide(
         actor=responder, holds=Hold.objects.all(), outcome="approve", reason="Checked: fraud."
     )
     assert n == 4
@@ -63,28 +66,24 @@ def test_a_responder_approves_in_bulk_and_only_pending_ones_change(held, respond
 
 def test_a_second_decision_on_the_same_holds_changes_nothing(held, responder, lead):
     everything = Hold.objects.all()
-    assert services.holds_decide(actor=responder, holds=everything, outcome="reject", reason="a")
-    assert not services.holds_decide(actor=lead, holds=everything, outcome="approve", reason="b")
+    assert holds_decide(actor=responder, holds=everything, outcome="reject", reason="a")
+    assert not holds_decide(actor=lead, holds=everything, outcome="approve", reason="b")
     assert Hold.objects.filter(status="rejected").count() == 5
 
 
 def test_a_decision_needs_a_reason_and_an_outcome(held, responder):
-    with pytest.raises(services.GateError) as refused:
-        services.holds_decide(
-            actor=responder, holds=Hold.objects.all(), outcome="reject", reason=""
-        )
+    with pytest.raises(GateError) as refused:
+        holds_decide(actor=responder, holds=Hold.objects.all(), outcome="reject", reason="")
     assert refused.value.field == "reason"
-    with pytest.raises(services.GateError):
-        services.holds_decide(
-            actor=responder, holds=Hold.objects.all(), outcome="maybe", reason="x"
-        )
+    with pytest.raises(GateError):
+        holds_decide(actor=responder, holds=Hold.objects.all(), outcome="maybe", reason="x")
 
 
 @pytest.mark.parametrize("who", ["viewer", "owner", "outsider", "reviewer"])
 def test_only_responders_and_above_decide(held, who, request):
     person = request.getfixturevalue(who)
     with pytest.raises(PermissionDenied):
-        services.holds_decide(actor=person, holds=Hold.objects.all(), outcome="reject", reason="x")
+        holds_decide(actor=person, holds=Hold.objects.all(), outcome="reject", reason="x")
 
 
 def test_bulk_filters_by_system_action_and_incident_window(
@@ -103,13 +102,13 @@ def test_bulk_filters_by_system_action_and_incident_window(
     ask(at=NOW - timedelta(minutes=10))  # before the onset
     ask(), ask(subject="cus_2")
     ask(action=refund_tag.name)
-    services.gate_decide(system_id=other_system.pk, action=reply.name, subject="u", now=NOW)
+    gate_decide(system_id=other_system.pk, action=reply.name, subject="u", now=NOW)
 
     assert holds_filtered(system=system.slug).count() == 4
     assert holds_filtered(action="account_hold").count() == 3
     in_window = holds_filtered(incident=incident, action="account_hold")
     assert in_window.count() == 2
-    n = services.holds_decide(
+    n = holds_decide(
         actor=responder, holds=in_window, outcome="reject", reason="Bad prompt, not fraud."
     )
     assert n == 2
@@ -125,22 +124,22 @@ def test_holds_expire_to_their_declared_outcome(ask, system, account_hold, tag):
     set_rule(tag, hold_minutes=30, expire_to="approve")
     RuntimeMode.objects.filter(system=system).update(mode="degraded")
     first, _ = ask()[1], ask(action="claim_tag")[1]
-    assert services.holds_expire_due(NOW + timedelta(minutes=9)) == 0
-    assert services.holds_expire_due(NOW + timedelta(minutes=10)) == 1
+    assert holds_expire_due(NOW + timedelta(minutes=9)) == 0
+    assert holds_expire_due(NOW + timedelta(minutes=10)) == 1
     first.refresh_from_db()
     assert (first.status, first.expired, first.decided_by) == ("rejected", True, None)
-    assert services.gate_sweep(NOW + timedelta(minutes=31))["expired"] == 1
+    assert gate_sweep(NOW + timedelta(minutes=31))["expired"] == 1
     tagged = Hold.objects.get(action_type=tag)
     assert (tagged.status, tagged.expired) == ("approved", True)
     entries = AuditEntry.objects.filter(verb="hold.expire")
     assert entries.count() == 2 and {e.actor_label for e in entries} == {"failsafe"}
     # Expiry claims once: a second sweep finds nothing.
-    assert services.holds_expire_due(NOW + timedelta(minutes=40)) == 0
+    assert holds_expire_due(NOW + timedelta(minutes=40)) == 0
 
 
 def test_a_decided_hold_does_not_expire(held, responder):
-    services.holds_decide(actor=responder, holds=Hold.objects.all(), outcome="approve", reason="ok")
-    assert services.holds_expire_due(NOW + timedelta(days=1)) == 0
+    holds_decide(actor=responder, holds=Hold.objects.all(), outcome="approve", reason="ok")
+    assert holds_expire_due(NOW + timedelta(days=1)) == 0
     assert not Hold.objects.filter(expired=True).exists()
 
 
@@ -149,7 +148,7 @@ def test_the_blast_radius_counts_what_the_gate_stopped(ask, system, account_hold
         severity="SEV2", systems=[system], onset_at=NOW - timedelta(minutes=1)
     )
     holds = [ask(subject=f"cus_{i}")[1] for i in range(4)]
-    services.holds_decide(
+    holds_decide(
         actor=responder,
         holds=Hold.objects.filter(pk__in=[h.pk for h in holds[:3]]),
         outcome="reject",

@@ -10,7 +10,7 @@ import pytest
 from failsafe_client import Failsafe
 
 from gate.models import Hold
-from gate.services import holds_decide
+from gate.services.holds import holds_decide
 from systems.models import RuntimeMode
 from tests.gate.conftest import set_rule
 

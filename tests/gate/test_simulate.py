@@ -3,11 +3,11 @@ not allow is not fired, and not reported as fired."""
 
 import pytest
 
-from gate import services
 from gate.models import Hold
+from gate.services.decide import gate_decide
 from monitoring.management.commands.simulate import gate_events
 from monitoring.models import Rollup
-from monitoring.services import events_ingest
+from monitoring.services.ingest import events_ingest
 from monitoring.simulator import REFUND, Simulator
 from tests.factories import ActionTypeFactory
 from tests.gate.conftest import NOW, set_rule
@@ -24,7 +24,7 @@ def test_held_account_holds_are_not_fired(system, account_hold):
     assert asked > 10
 
     def ask(action, subject, event_id):
-        return services.gate_decide(
+        return gate_decide(
             system_id=system.pk, action=action, subject=subject, event_id=event_id, now=NOW
         )[0]
 
