@@ -93,3 +93,13 @@ class CommTemplateForm(FourParts):
     headline = forms.CharField(max_length=wording.HEADLINE_MAX)
 
     field_order = ["name", "headline", *wording.PART_NAMES]
+
+
+def errors_text(form: forms.Form) -> str:
+    """A form's errors on one line, each after its field's label: for a message or a card."""
+    return "; ".join(
+        f"{form.fields[f].label or f}: {' '.join(map(str, errors))}"
+        if f in form.fields
+        else " ".join(map(str, errors))
+        for f, errors in form.errors.items()
+    )

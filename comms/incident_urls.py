@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from comms import views
+from comms.views import communications as views
 
 app_name = "communications"
 

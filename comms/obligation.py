@@ -3,7 +3,7 @@ people it reached, and whether what was done since meets it. Pure: no queries.
 
 "Reached users" is one explicit test: at least one downstream action that the system's
 catalog marks as seen by users fired in the incident's window, i.e.
-`monitoring.selectors.blast_radius(incident)["user_visible"] > 0`. Outputs that set off
+`monitoring.selectors.incident.blast_radius(incident)["user_visible"] > 0`. Outputs that set off
 nothing users see, and actions missing from the catalog, do not count.
 
 - SEV1 that reached users: a communication is required. Only a published communication,
@@ -18,6 +18,7 @@ SEV1 the incident later becomes, so the obligation opens again.
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Level(StrEnum):
@@ -103,7 +104,7 @@ def obligation_of(
     """The obligation now, from the severity, the reach, the first publication (if any)
     and the latest decision (if any)."""
     level = level_for(severity, users_reached)
-    facts = {
+    facts: dict[str, Any] = {
         "level": level,
         "severity": severity,
         "users_reached": users_reached,

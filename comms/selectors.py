@@ -15,7 +15,7 @@ from comms.models import (
     StatusUpdate,
 )
 from incidents.models import Incident
-from monitoring.selectors import affected, blast_radius
+from monitoring.selectors.incident import affected, blast_radius
 from rollbacks.models import Deployment
 from systems.models import Mode, ModeChange
 
@@ -49,9 +49,9 @@ _HARM_WORDS = {
     "anomalous": "behaved differently from normal",
 }
 _MODE_WORDS = {
-    "off": "we switched {system} off",
-    "human": "our staff took over the work of {system}",
-    "degraded": "we switched {system} to a simpler, predictable way of working",
+    Mode.OFF: "we switched {system} off",
+    Mode.HUMAN: "our staff took over the work of {system}",
+    Mode.DEGRADED: "we switched {system} to a simpler, predictable way of working",
 }
 
 
@@ -118,7 +118,7 @@ def communication_facts(incident, *, radius=None, now=None) -> dict[str, str]:
         .first()
     )
     if first_move is not None:
-        move = _MODE_WORDS[first_move.mode].format(system=first_move.system.name)
+        move = _MODE_WORDS[Mode(first_move.mode)].format(system=first_move.system.name)
         containment = f"At {spoken_time(first_move.at)}, {move}."
     elif incident.contained_at:
         containment = f"At {spoken_time(incident.contained_at)}, we stopped the problem."
@@ -212,12 +212,14 @@ def status_incidents(now=None) -> list[dict]:
     )
     groups: dict[int, dict] = {}
     for communication in published:
+        # Publishing sets the version and the time together; the guard is for the types.
+        version = communication.published_version
         group = groups.setdefault(
             communication.incident_id,
             {
                 "current": communication.incident.is_open,
                 "anchor": communication.code,
-                "headline": communication.published_version.headline,
+                "headline": version.headline if version else "",
                 "updated_at": communication.published_at,
                 "updates": [],
             },

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from comms import views
+from comms.views import templates as views
 
 app_name = "comm-templates"
 

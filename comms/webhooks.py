@@ -1,37 +1,22 @@
-"""Outgoing webhooks: incident events as Slack-compatible JSON, signed with HMAC-SHA256.
+"""Outgoing webhooks: incident events as Slack-compatible JSON, and the admins' page.
 
-An event becomes one delivery row per interested webhook, in the transaction of the change.
-Deliveries are due work: a Celery task tries each as soon as it commits, and a periodic
-sweep retries the ones still due, with backoff, until they succeed or run out of attempts.
-A dead endpoint costs a row in the delivery log, never a blocked request.
+An event becomes one delivery row per interested webhook, in the transaction of the change;
+`comms.webhook_delivery` sends it once that commits, and retries it.
 """
 
 import hashlib
-import hmac
-import http.client
-import json
-import time
-import urllib.error
-import urllib.request
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.utils import timezone
 
 from comms.models import Webhook, WebhookDelivery
+from comms.webhook_delivery import deliver_on_commit
 from core.services import audit_record
 
-SIGNATURE_HEADER = "X-Failsafe-Signature"
-TIMESTAMP_HEADER = "X-Failsafe-Timestamp"
-# A claimed delivery not finished by then is taken to have died with its worker.
-CLAIM_SECONDS = 60
-BACKOFF_SECONDS = (10, 30, 120, 600, 1800)
-
-HEADLINES = {
+HEADLINES: dict[str, str] = {
     Webhook.Event.INCIDENT_OPENED: "{ref} opened",
     Webhook.Event.SEVERITY_CHANGED: "{ref} is now {severity}",
     Webhook.Event.UPDATE_OVERDUE: "{ref}: status update overdue",
@@ -39,12 +24,6 @@ HEADLINES = {
     Webhook.Event.RESOLVED: "{ref} resolved",
     Webhook.Event.ACTION_ITEM_OVERDUE: "{ref}: a postmortem action item is overdue",
 }
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """What a receiver recomputes: HMAC-SHA256 of "<timestamp>.<body>" with the secret."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 def payload_for(event: str, incident, base_url: str = "") -> dict:
@@ -87,118 +66,8 @@ def webhook_event_emit(event: str, incident, extra: dict | None = None) -> int:
         WebhookDelivery(webhook=hook, event=event, incident=incident, payload=payload)
         for hook in hooks
     )
-    _deliver_on_commit(deliveries)
+    deliver_on_commit(deliveries)
     return len(deliveries)
-
-
-def _deliver_on_commit(deliveries) -> None:
-    """Queue the first attempt of each delivery once the transaction commits. `robust`: a
-    broker that is down must not fail the change that emitted the event (the incident is
-    already committed); the periodic sweep picks the delivery up instead."""
-    from comms.tasks import webhook_deliver
-
-    for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(pk), robust=True)
-
-
-def _claim(pk: int, now) -> bool:
-    return bool(
-        WebhookDelivery.objects.filter(
-            pk=pk, state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now
-        ).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
-    )
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is answered as what it is. urllib would follow a 301/302/303 as a GET
-    without the body, and the lost event would be logged as delivered."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
-    """(HTTP status or None, error) of one POST; never raises for the endpoint's faults."""
-    url = delivery.webhook.url
-    if not url.startswith(("http://", "https://")):
-        return None, "Only http and https URLs are delivered."
-    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Failsafe-Webhook/1",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(delivery.webhook.secret, timestamp, body),
-        },
-    )
-    try:
-        with _opener.open(request, timeout=settings.FAILSAFE_WEBHOOK_TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as error:
-        return error.code, f"HTTP {error.code} {error.reason}"[:300]
-    # Refused, timed out, DNS, bad URL; or an answer that is not HTTP (BadStatusLine and
-    # the rest of http.client's errors are not OSErrors).
-    except (OSError, ValueError, http.client.HTTPException) as error:
-        return None, (str(error) or type(error).__name__)[:300]
-
-
-def webhook_attempt(pk: int, now=None) -> str | None:
-    """Make the next attempt of a due delivery, if this worker wins the claim. Returns the
-    delivery's state afterwards, or None when it was not due (or another worker has it)."""
-    now = now or timezone.now()
-    if not _claim(pk, now):
-        return None
-    delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=pk).first()
-    if delivery is None:  # its webhook was removed since the claim
-        return None
-    if not delivery.webhook.active:
-        # Switched off since it was queued: retries stop with it, nothing is sent.
-        delivery.state = WebhookDelivery.State.FAILED
-        delivery.last_error = "Not sent: the webhook is inactive."
-        delivery.save(update_fields=["state", "last_error"])
-        return delivery.state
-    code, error = _post(delivery)
-    delivery.attempts += 1
-    delivery.last_status_code = code
-    delivery.last_error = error
-    if code is not None and 200 <= code < 300:
-        delivery.state = WebhookDelivery.State.DELIVERED
-        delivery.delivered_at = timezone.now()
-        delivery.last_error = ""
-    elif delivery.attempts >= settings.FAILSAFE_WEBHOOK_ATTEMPTS:
-        delivery.state = WebhookDelivery.State.FAILED
-    else:
-        wait = BACKOFF_SECONDS[min(delivery.attempts, len(BACKOFF_SECONDS)) - 1]
-        # On the clock the attempt was claimed with (`now`), like the claim itself: a
-        # caller that passes the time gets its backoff on that clock, not a mix of two.
-        delivery.next_attempt_at = now + timedelta(seconds=wait)
-    delivery.save(
-        update_fields=[
-            "attempts",
-            "last_status_code",
-            "last_error",
-            "state",
-            "delivered_at",
-            "next_attempt_at",
-        ]
-    )
-    return delivery.state
-
-
-def webhooks_send_due(now=None, limit: int = 100) -> int:
-    """The sweep: attempt every pending delivery that is due. Returns attempts made."""
-    now = now or timezone.now()
-    due = WebhookDelivery.objects.filter(
-        state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now
-    ).values_list("pk", flat=True)[:limit]
-    return sum(webhook_attempt(pk, now) is not None for pk in list(due))
 
 
 # --- Managing webhooks (the page at /webhooks/, admins only) ---------------------------
@@ -208,6 +77,8 @@ def webhooks_send_due(now=None, limit: int = 100) -> int:
 # viewer may read the audit log.
 WEBHOOK_AUDIT_FIELDS = ["name", "url", "events", "active"]
 TEST_EVENT = "test"
+NAME_MAX = Webhook._meta.get_field("name").max_length or 0
+URL_MAX = Webhook._meta.get_field("url").max_length or 0
 validate_http_url = URLValidator(
     schemes=["http", "https"], message="Enter a URL that starts with http:// or https://."
 )
@@ -237,14 +108,14 @@ def _webhook_snapshot(webhook: Webhook) -> dict:
 
 def _clean_webhook(name: str, url: str, events) -> tuple[str, str, list[str]]:
     """The input made canonical, or a ValidationError naming each field at fault."""
-    errors = {}
+    errors: dict[str, str | list[str]] = {}
     name = (name or "").strip()
     url = (url or "").strip()
     if not name:
         errors["name"] = "Give the webhook a name, e.g. the channel it posts to."
-    elif len(name) > Webhook._meta.get_field("name").max_length:
+    elif len(name) > NAME_MAX:
         errors["name"] = "Keep the name under 80 characters."
-    if len(url) > Webhook._meta.get_field("url").max_length:
+    if len(url) > URL_MAX:
         errors["url"] = "Keep the URL under 500 characters."
     else:
         try:
@@ -335,7 +206,7 @@ def webhook_send_test(*, actor, webhook: Webhook) -> WebhookDelivery:
         target=webhook,
         after={"delivery": delivery.pk},
     )
-    _deliver_on_commit([delivery])
+    deliver_on_commit([delivery])
     return delivery
 
 

@@ -1,168 +1,39 @@
-"""Status updates at the severity's cadence, and the reminders that chase them; the
-external communication: its obligation, its drafts, approval and publication; templates."""
-
-from datetime import timedelta
+"""An incident's external communication: its drafts (each save an immutable version),
+the lead's approval, publication to the status page, the lead's decision on the
+obligation, and the export of per-subject notices."""
 
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from comms import obligation, webhooks, wording
-from comms.models import (
-    CommApproval,
-    CommDecision,
-    CommTemplate,
-    Communication,
-    CommVersion,
-    Reminder,
-    StatusUpdate,
-    Webhook,
-)
+from comms import obligation, wording
+from comms.errors import CommunicationRefused
+from comms.models import CommApproval, CommDecision, Communication, CommVersion
 from comms.selectors import obligation_for
 from core.permissions import require
-from core.services import audit_record, snapshot
-from incidents import severity
+from core.services import audit_record
 from incidents.models import Incident, TimelineEntry
-from incidents.services import IncidentError, reminders_cancel, timeline_record
-
-UPDATE_FIELD_MAX = 4000
+from incidents.services.timeline import timeline_record
 
 
-@transaction.atomic
-def status_update_post(
-    *, actor, incident: Incident, known: str, doing: str, next_update_at=None
-) -> StatusUpdate:
-    """Post the structured update; the next one falls due at `next_update_at`, or one
-    cadence from now."""
-    require(actor, "incident.update", incident)
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
-    if not incident.is_open:
-        raise IncidentError("Updates are posted while the incident is open.")
-    known, doing = known.strip(), doing.strip()
-    for field, value in (("known", known), ("doing", doing)):
-        if not value:
-            raise IncidentError("Say something here: it is what people will read.", field)
-        if len(value) > UPDATE_FIELD_MAX:
-            raise IncidentError(f"Keep it under {UPDATE_FIELD_MAX} characters.", field)
-    now = timezone.now()
-    cadence = severity.update_cadence(incident.severity)
-    if next_update_at is not None and next_update_at <= now:
-        raise IncidentError("The next update must be in the future.", "next_update_at")
-    if next_update_at is not None and cadence and next_update_at > now + cadence:
-        minutes = int(cadence.total_seconds() // 60)
-        raise IncidentError(
-            f"A {incident.severity} owes an update at least every {minutes} minutes.",
-            "next_update_at",
-        )
-    due = next_update_at or (now + cadence if cadence else None)
-    update = StatusUpdate.objects.create(
-        incident=incident,
-        author=actor,
-        posted_at=now,
-        known=known,
-        doing=doing,
-        next_update_at=due,
-    )
-    incident.next_update_due_at = due
-    incident.save(update_fields=["next_update_due_at"])
-    reminders_cancel(incident, Reminder.Kind.UPDATE_OVERDUE, now)
-    if due:
-        Reminder.objects.create(incident=incident, kind=Reminder.Kind.UPDATE_OVERDUE, due_at=due)
-    audit_record(
-        actor=actor,
-        verb="incident.status_update",
-        target=incident,
-        after={"known": known, "doing": doing, "next_update_at": due},
-    )
+def _version_on_timeline(incident, actor, at, version: CommVersion, action: str, text: str):
+    """A draft's version drafted, approved or published: one line on the timeline."""
     timeline_record(
         incident=incident,
-        kind=TimelineEntry.Kind.STATUS_UPDATE,
+        kind=TimelineEntry.Kind.COMMUNICATION,
         actor=actor,
-        at=now,
-        text=f"What we know: {known}\nWhat we are doing: {doing}",
-        data={"next_update_at": due.isoformat() if due else None},
+        at=at,
+        text=text,
+        data={
+            "communication": version.communication.number,
+            "version": version.number,
+            "action": action,
+        },
     )
-    return update
 
 
-def _still_needed(reminder: Reminder, incident: Incident) -> str:
-    """What to say, or '' when the reminder no longer applies."""
-    if not incident.is_open:
-        return ""
-    if reminder.kind == Reminder.Kind.UPDATE_OVERDUE:
-        due = incident.next_update_due_at
-        if due is None or due > reminder.due_at:
-            return ""  # an update was posted since: nothing is overdue
-        return (
-            f"Status update overdue: a {incident.severity} owes one by "
-            f"{due:%H:%M} UTC. Post what we know and what we are doing."
-        )
-    missing = [
-        what
-        for what, absent in (("lead", not incident.lead_id), ("severity", not incident.severity))
-        if absent
-    ]
-    if not missing:
-        return ""
-    return f"This incident still has no {' and no '.join(missing)}. Take the lead, or classify it."
-
-
-def reminder_send(pk: int, now=None) -> bool:
-    """Claim one due reminder and send it. True only for the one caller that sent it."""
-    now = now or timezone.now()
-    incident_id = Reminder.objects.filter(pk=pk).values_list("incident_id", flat=True).first()
-    if incident_id is None:
-        return False
-    with transaction.atomic():
-        # Lock the incident first, as every incident change does, so no two lock orders meet.
-        incident = Incident.objects.select_for_update().get(pk=incident_id)
-        # The claim: of any number of workers, exactly one turns done_at from NULL.
-        claimed = Reminder.objects.filter(pk=pk, done_at=None, due_at__lte=now).update(done_at=now)
-        if not claimed:
-            return False
-        reminder = Reminder.objects.get(pk=pk)
-        text = _still_needed(reminder, incident)
-        if not text:
-            return False
-        Reminder.objects.filter(pk=pk).update(sent=True)
-        timeline_record(
-            incident=incident,
-            kind=TimelineEntry.Kind.REMINDER,
-            actor=None,
-            at=now,
-            text=text,
-            data={"reminder": reminder.kind},
-        )
-        if reminder.kind == Reminder.Kind.UPDATE_OVERDUE:
-            webhooks.webhook_event_emit(Webhook.Event.UPDATE_OVERDUE, incident)
-            cadence = severity.update_cadence(incident.severity)
-            if cadence:
-                # Still overdue a cadence later: one more reminder then, not one per tick.
-                Reminder.objects.create(
-                    incident=incident,
-                    kind=Reminder.Kind.UPDATE_OVERDUE,
-                    due_at=max(reminder.due_at + cadence, now + timedelta(minutes=1)),
-                )
-        else:
-            webhooks.webhook_event_emit(Webhook.Event.UNOWNED, incident)
-        return True
-
-
-def reminders_send_due(now=None, limit: int = 200) -> int:
-    """The sweep run by beat: send every reminder that is due. Returns how many were sent."""
-    now = now or timezone.now()
-    due = Reminder.objects.filter(done_at=None, due_at__lte=now).values_list("pk", flat=True)
-    return sum(reminder_send(pk, now) for pk in list(due[:limit]))
-
-
-# --- External communication ------------------------------------------------------------
-
-
-class CommunicationRefused(IncidentError):
-    """A communication change the rules refuse; `field` names the input at fault."""
-
-
-def _clean_parts(parts: dict) -> dict[str, str]:
+def clean_parts(parts: dict) -> dict[str, str]:
+    """The headline and the four parts, trimmed; refused when one is empty or too long."""
     cleaned = {}
     for name, label in wording.PARTS:
         value = str(parts.get(name) or "").strip()
@@ -195,7 +66,7 @@ def communication_save(
     require(actor, "comms.draft", incident)
     now = now or timezone.now()
     incident = Incident.objects.select_for_update().get(pk=incident.pk)
-    cleaned = _clean_parts(parts)
+    cleaned = clean_parts(parts)
     draft = _draft_locked(incident)
     latest = draft.versions.order_by("-number").first() if draft else None
     if (latest.number if latest else None) != based_on:
@@ -233,22 +104,19 @@ def communication_save(
         before=latest.parts if latest else None,
         after={"version": version.number, **cleaned},
     )
-    approved = latest is not None and latest.approvals.exists()
-    timeline_record(
-        incident=incident,
-        kind=TimelineEntry.Kind.COMMUNICATION,
-        actor=actor,
-        at=now,
-        text=(
-            f"Drafted external update {draft.number}, version {version.number}: "
-            f"“{version.headline}”."
-            + (
-                f" Version {latest.number} was approved: this one needs approval."
-                if approved
-                else ""
-            )
-        ),
-        data={"communication": draft.number, "version": version.number, "action": "draft"},
+    lost_approval = (
+        f" Version {latest.number} was approved: this one needs approval."
+        if latest is not None and latest.approvals.exists()
+        else ""
+    )
+    _version_on_timeline(
+        incident,
+        actor,
+        now,
+        version,
+        "draft",
+        f"Drafted external update {draft.number}, version {version.number}: "
+        f"“{version.headline}”.{lost_approval}",
     )
     return version
 
@@ -258,7 +126,9 @@ def _latest_of_draft(incident: Incident, version_number: int, doing: str):
     if draft is None:
         raise CommunicationRefused(f"There is no draft to {doing}: write one first.")
     latest = draft.versions.order_by("-number").first()
-    if latest is None or latest.number != version_number:
+    if latest is None:
+        raise CommunicationRefused(f"There is no draft to {doing}: write one first.")
+    if latest.number != version_number:
         raise CommunicationRefused(
             f"Version {version_number} is not the latest: version {latest.number} is. "
             f"Read it, then {doing} that one.",
@@ -289,13 +159,13 @@ def communication_approve(
         target=draft,
         after={"version": version.number, "headline": version.headline},
     )
-    timeline_record(
-        incident=incident,
-        kind=TimelineEntry.Kind.COMMUNICATION,
-        actor=actor,
-        at=now,
-        text=f"Approved external update {draft.number}, version {version.number}.",
-        data={"communication": draft.number, "version": version.number, "action": "approve"},
+    _version_on_timeline(
+        incident,
+        actor,
+        now,
+        version,
+        "approve",
+        f"Approved external update {draft.number}, version {version.number}.",
     )
     return approval
 
@@ -329,16 +199,14 @@ def communication_publish(
         before={"published_at": None},
         after={"published_at": now, "version": version.number, "headline": version.headline},
     )
-    timeline_record(
-        incident=incident,
-        kind=TimelineEntry.Kind.COMMUNICATION,
-        actor=actor,
-        at=now,
-        text=(
-            f"Published external update {draft.number} (version {version.number}) "
-            f"to the status page: “{version.headline}”."
-        ),
-        data={"communication": draft.number, "version": version.number, "action": "publish"},
+    _version_on_timeline(
+        incident,
+        actor,
+        now,
+        version,
+        "publish",
+        f"Published external update {draft.number} (version {version.number}) "
+        f"to the status page: “{version.headline}”.",
     )
     return draft
 
@@ -431,57 +299,3 @@ def notices_exported(*, actor, communication: Communication, subjects: int) -> N
             ),
             data={"communication": communication.number, "action": "notices", "subjects": subjects},
         )
-
-
-# --- A system's communication templates ------------------------------------------------
-
-TEMPLATE_FIELDS = ["name", *wording.PART_NAMES]
-
-
-@transaction.atomic
-def comm_template_save(
-    *, actor, system, template: CommTemplate | None = None, name: str, **parts
-) -> CommTemplate:
-    """Add a template to a system, or (with `template`) change one."""
-    require(actor, "comms.template", system)
-    name = (name or "").strip()
-    if not name:
-        raise CommunicationRefused("Give the template a name.", "name")
-    cleaned = _clean_parts(parts)
-    clash = CommTemplate.objects.filter(system=system, name__iexact=name)
-    if template is not None:
-        clash = clash.exclude(pk=template.pk)
-    if clash.exists():
-        raise CommunicationRefused(f"{system.name} already has a template named “{name}”.", "name")
-    before = snapshot(template, TEMPLATE_FIELDS) if template else None
-    if template is None:
-        template = CommTemplate(system=system)
-    template.name = name
-    for field, value in cleaned.items():
-        setattr(template, field, value)
-    template.updated_by = actor
-    template.updated_at = timezone.now()
-    after = snapshot(template, TEMPLATE_FIELDS)
-    if before == after:
-        return template
-    template.save()
-    audit_record(
-        actor=actor,
-        verb="comms.template_update" if before else "comms.template_create",
-        target=template,
-        before=before,
-        after=after,
-    )
-    return template
-
-
-@transaction.atomic
-def comm_template_remove(*, actor, template: CommTemplate) -> None:
-    require(actor, "comms.template", template.system)
-    audit_record(
-        actor=actor,
-        verb="comms.template_remove",
-        target=template,
-        before=snapshot(template, TEMPLATE_FIELDS),
-    )
-    template.delete()

@@ -1,174 +1,25 @@
+"""An incident's external communication: draft, check, approve and publish it, decide on
+what it owes, and export the per-subject notices. The incident page shows
+`communication_panel`."""
+
 import csv
 import io
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils.feedgenerator import Atom1Feed
-from django.utils.html import linebreaks
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
-from comms import jargon, selectors, services, webhooks, wording
-from comms.forms import CommTemplateForm, CommunicationForm, DecisionForm, WebhookForm
-from comms.models import CommTemplate, Communication, Webhook, WebhookDelivery
+from comms import jargon, selectors, wording
+from comms.errors import CommunicationRefused
+from comms.forms import CommunicationForm, DecisionForm, errors_text
+from comms.models import Communication
+from comms.services import communications
+from core.forms import add_service_error
 from core.permissions import require, role_required
-from core.selectors import audit_entries_for
 from incidents.selectors import incident_for_change, incident_get
-from monitoring.selectors import blast_radius
-from systems.models import AISystem
-
-
-@login_not_required
-@require_GET
-def status_page(request):
-    """The public status page: published communications, and nothing else. No incident's
-    internal title, reference or unpublished words ever reach it."""
-    return render(request, "comms/status.html", {"incidents": selectors.status_incidents()})
-
-
-# --- Outgoing webhooks: admins only ----------------------------------------------------
-
-
-def _no_store(response):
-    # These pages show each webhook's signing secret.
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _initial(webhook: Webhook) -> dict:
-    return {f: getattr(webhook, f) for f in ("name", "url", "events", "active")}
-
-
-@role_required("webhook.manage")
-def webhook_index(request):
-    form = WebhookForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            webhook = webhooks.webhook_create(actor=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_error(None, error)  # the service's errors, on the fields it names
-        else:
-            messages.success(
-                request, f"Webhook “{webhook.name}” added. Send it a test to check it."
-            )
-            return redirect("webhooks:detail", pk=webhook.pk)
-    status = 422 if form.errors else 200
-    context = {"webhooks": webhooks.webhook_list(), "form": form}
-    return _no_store(render(request, "comms/webhook_list.html", context, status=status))
-
-
-@role_required("webhook.manage")
-def webhook_detail(request, pk):
-    webhook = get_object_or_404(Webhook, pk=pk)
-    form = WebhookForm(request.POST or None, initial=_initial(webhook), editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            webhooks.webhook_update(actor=request.user, webhook=webhook, **form.cleaned_data)
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(request, "Saved.")
-            return redirect("webhooks:detail", pk=webhook.pk)
-    context = {
-        **_log_context(webhook),
-        "form": form,
-        "history": audit_entries_for(webhook, limit=30),
-    }
-    status = 422 if form.errors else 200
-    return _no_store(render(request, "comms/webhook_detail.html", context, status=status))
-
-
-def _log_context(webhook: Webhook) -> dict:
-    deliveries = webhooks.webhook_deliveries(webhook)
-    return {
-        "webhook": webhook,
-        "deliveries": deliveries,
-        # The fragment refreshes itself while any of these may still change.
-        "pending": any(d.state == WebhookDelivery.State.PENDING for d in deliveries),
-    }
-
-
-def _delivery_log(request, webhook, problem: str = "", status: int = 200):
-    context = {**_log_context(webhook), "problem": problem}
-    return render(request, "comms/_deliveries.html", context, status=status)
-
-
-@role_required("webhook.manage")
-@require_GET
-def webhook_delivery_log(request, pk):
-    """The delivery log alone: htmx refreshes it while deliveries are pending."""
-    return _delivery_log(request, get_object_or_404(Webhook, pk=pk))
-
-
-@role_required("webhook.manage")
-@require_POST
-def webhook_send_test(request, pk):
-    """htmx swaps the delivery log in place; a plain form post goes back to the page."""
-    webhook = get_object_or_404(Webhook, pk=pk)
-    try:
-        webhooks.webhook_send_test(actor=request.user, webhook=webhook)
-    except ValidationError as error:
-        problem = " ".join(error.messages)
-        if request.htmx:
-            return _delivery_log(request, webhook, problem, status=422)
-        messages.error(request, problem)
-    else:
-        if request.htmx:
-            return _delivery_log(request, webhook)
-        messages.success(request, "Test queued: its outcome shows in the delivery log.")
-    return redirect("webhooks:detail", pk=webhook.pk)
-
-
-@role_required("webhook.manage")
-@require_POST
-def webhook_remove(request, pk):
-    webhook = get_object_or_404(Webhook, pk=pk)
-    name = webhook.name
-    webhooks.webhook_remove(actor=request.user, webhook=webhook)
-    messages.success(request, f"Webhook “{name}” removed. Nothing more is sent to it.")
-    if request.htmx:  # hx-confirm asked first; the browser goes to the list
-        return HttpResponseClientRedirect(reverse("webhooks:list"))
-    return redirect("webhooks:list")
-
-
-# --- The public status page and its feed -----------------------------------------------------
-
-
-@login_not_required
-@require_GET
-def status_feed(request):
-    """Atom: each published communication, newest first. Text only, escaped for readers
-    that render the summary as HTML."""
-    home = request.build_absolute_uri(reverse("comms:status"))
-    feed = Atom1Feed(
-        title="Service status",
-        link=home,
-        description="Published updates about incidents",
-        feed_url=request.build_absolute_uri(),
-        language="en",
-    )
-    for communication in selectors.feed_updates():
-        version = communication.published_version
-        feed.add_item(
-            title=version.headline,
-            link=f"{home}#update-{communication.code}",
-            description=linebreaks(version.as_text(), autoescape=True),
-            unique_id=f"urn:uuid:{communication.code}",
-            unique_id_is_permalink=False,
-            pubdate=communication.published_at,
-            updateddate=communication.published_at,
-        )
-    response = HttpResponse(content_type=feed.content_type)
-    feed.write(response, "utf-8")
-    return response
-
-
-# --- An incident's external communication -----------------------------------------------------
+from monitoring.selectors.incident import blast_radius
 
 
 def communication_panel(incident, *, radius=None) -> dict:
@@ -189,13 +40,6 @@ def _back(request, incident) -> str:
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return back
     return incident.get_absolute_url()
-
-
-def _form_error(form) -> str:
-    return "; ".join(
-        f"{form.fields[f].label or f}: {' '.join(errors)}" if f in form.fields else " ".join(errors)
-        for f, errors in form.errors.items()
-    )
 
 
 def _chosen_source(request, templates) -> tuple[str, dict | None]:
@@ -268,12 +112,14 @@ def obligation_decide(request, number):
     form = DecisionForm(request.POST)
     error = ""
     if not form.is_valid():
-        error = _form_error(form)
+        error = errors_text(form)
     else:
         try:
-            services.obligation_decide(actor=request.user, incident=incident, **form.cleaned_data)
-        except services.CommunicationRefused as refused:
-            error = str(refused)
+            communications.obligation_decide(
+                actor=request.user, incident=incident, **form.cleaned_data
+            )
+        except CommunicationRefused as refused:
+            error = refused.message
     if request.htmx:
         incident = incident_get(number)
         context = {"incident": incident, **communication_panel(incident), "comm_error": error}
@@ -295,13 +141,13 @@ def communication_save(request, number):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            version = services.communication_save(
+            version = communications.communication_save(
                 actor=request.user,
                 incident=incident,
                 parts={name: data[name] for name in wording.PART_NAMES},
                 based_on=data["based_on"],
             )
-        except services.CommunicationRefused as refused:
+        except CommunicationRefused as refused:
             if refused.field == "based_on":
                 # Their words stay; the next save builds on the version they now see.
                 latest = selectors.draft_of(incident)
@@ -311,8 +157,10 @@ def communication_save(request, number):
                 )
                 form = CommunicationForm(fresh)
                 form.is_valid()
-            field = refused.field if refused.field in wording.PART_NAMES else None
-            form.add_error(field, str(refused))
+                # Above the form: the hidden `based_on` shows no errors of its own.
+                form.add_error(None, refused.message)
+            else:
+                add_service_error(form, refused)
         else:
             messages.success(
                 request,
@@ -344,8 +192,8 @@ def _version_action(request, number, action, call, done: str):
     else:
         try:
             call(actor=request.user, incident=incident, version_number=version)
-        except services.CommunicationRefused as refused:
-            messages.error(request, str(refused))
+        except CommunicationRefused as refused:
+            messages.error(request, refused.message)
         else:
             messages.success(request, done.format(version=version))
     return redirect("communications:page", number=number)
@@ -357,7 +205,7 @@ def communication_approve(request, number):
         request,
         number,
         "comms.approve",
-        services.communication_approve,
+        communications.communication_approve,
         "Version {version} approved. It can be published now.",
     )
 
@@ -368,7 +216,7 @@ def communication_publish(request, number):
         request,
         number,
         "comms.publish",
-        services.communication_publish,
+        communications.communication_publish,
         "Version {version} published on the status page.",
     )
 
@@ -411,7 +259,9 @@ def notices_export(request, number):
         raise Http404("Nothing published yet: the notices carry the published message.")
     message = communication.published_version.as_text()
     rows = selectors.notices(communication)
-    services.notices_exported(actor=request.user, communication=communication, subjects=len(rows))
+    communications.notices_exported(
+        actor=request.user, communication=communication, subjects=len(rows)
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(NOTICE_COLUMNS)
@@ -435,72 +285,3 @@ def notices_export(request, number):
     )
     response["Cache-Control"] = "no-store"  # a list of the people affected
     return response
-
-
-# --- A system's communication templates --------------------------------------------------------
-
-
-def _template_initial() -> dict:
-    return {"name": "Wrong decisions", **wording.DEFAULT}
-
-
-@role_required("system.view")
-def comm_templates(request, slug):
-    """A system's templates, and a form to add one (prefilled with the default wording)."""
-    system = get_object_or_404(AISystem, slug=slug)
-    form = CommTemplateForm(request.POST or None, initial=_template_initial())
-    if request.method == "POST":
-        require(request.user, "comms.template", system)
-        if form.is_valid():
-            try:
-                services.comm_template_save(actor=request.user, system=system, **form.cleaned_data)
-            except services.CommunicationRefused as refused:
-                form.add_error(
-                    refused.field if refused.field in form.fields else None, str(refused)
-                )
-            else:
-                messages.success(
-                    request, "Template saved: new drafts for this system start from it."
-                )
-                return redirect("comm-templates:list", slug=slug)
-    context = {
-        "system": system,
-        "templates": [
-            (t, CommTemplateForm(initial={"name": t.name, **t.parts}, prefix=f"t{t.pk}"))
-            for t in system.comm_templates.select_related("updated_by")
-        ],
-        "form": form,
-        "placeholders": wording.PLACEHOLDERS,
-    }
-    return render(request, "comms/templates.html", context, status=422 if form.errors else 200)
-
-
-@require_POST
-def comm_template_edit(request, slug, pk):
-    system = get_object_or_404(AISystem, slug=slug)
-    template = get_object_or_404(CommTemplate, system=system, pk=pk)
-    require(request.user, "comms.template", system)
-    form = CommTemplateForm(request.POST, prefix=f"t{template.pk}")
-    if not form.is_valid():
-        messages.error(request, "Not saved: " + _form_error(form))
-    else:
-        try:
-            services.comm_template_save(
-                actor=request.user, system=system, template=template, **form.cleaned_data
-            )
-        except services.CommunicationRefused as refused:
-            messages.error(request, f"Not saved: {refused}")
-        else:
-            messages.success(request, f"Template “{template.name}” saved.")
-    return redirect("comm-templates:list", slug=slug)
-
-
-@require_POST
-def comm_template_remove(request, slug, pk):
-    system = get_object_or_404(AISystem, slug=slug)
-    template = get_object_or_404(CommTemplate, system=system, pk=pk)
-    require(request.user, "comms.template", system)
-    name = template.name
-    services.comm_template_remove(actor=request.user, template=template)
-    messages.success(request, f"Template “{name}” removed.")
-    return redirect("comm-templates:list", slug=slug)

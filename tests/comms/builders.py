@@ -5,11 +5,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from incidents.services import incident_declare
-from monitoring.services import events_ingest
+from incidents.services.incident import incident_declare
+from monitoring.services.ingest import events_ingest
 from tests.factories import ActionTypeFactory
 
-# harm, irreversible actions → the severity the scale gives (PRODUCT.md section 4).
+# harm, irreversible actions → the severity the scale gives (docs/SEVERITY.md).
 TRIAGE = {
     "SEV1": {"harm": "harmful", "irreversible_actions": True},
     "SEV2": {"harm": "wrong", "irreversible_actions": False},

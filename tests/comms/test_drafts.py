@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from comms.errors import CommunicationRefused
 from comms.models import CommApproval, CommTemplate, Communication, CommVersion
 from comms.selectors import communication_facts, prefill
-from comms.services import (
-    CommunicationRefused,
+from comms.services.communications import (
     communication_approve,
     communication_publish,
     communication_save,

@@ -7,10 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from comms.services import communication_approve, communication_publish, communication_save
+from comms.services.communications import (
+    communication_approve,
+    communication_publish,
+    communication_save,
+)
 from core.models import AuditEntry
 from incidents.models import TimelineEntry
-from monitoring.services import events_ingest
+from monitoring.services.ingest import events_ingest
 from tests.comms.builders import PARTS
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from comms import obligation
+from comms.errors import CommunicationRefused
 from comms.models import CommDecision
 from comms.selectors import obligation_for
-from comms.services import (
-    CommunicationRefused,
+from comms.services.communications import (
     communication_approve,
     communication_publish,
     communication_save,
@@ -18,7 +18,7 @@ from comms.services import (
 )
 from core.models import AuditEntry
 from incidents.models import TimelineEntry
-from incidents.services import incident_classify
+from incidents.services.incident import incident_classify
 from tests.comms.builders import PARTS, TRIAGE
 
 pytestmark = pytest.mark.django_db

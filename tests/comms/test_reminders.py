@@ -12,10 +12,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from comms.models import Reminder, Webhook, WebhookDelivery
-from comms.services import reminders_send_due, status_update_post
+from comms.services.status_updates import reminders_send_due, status_update_post
 from comms.tasks import reminders_send_due as reminders_task
 from incidents.models import TimelineEntry
-from incidents.services import incident_declare, incident_people_change, incident_status_change
+from incidents.services.incident import (
+    incident_declare,
+    incident_people_change,
+    incident_status_change,
+)
 
 T0 = timezone.now().replace(microsecond=0) - timedelta(hours=3)
 
@@ -113,7 +117,7 @@ def test_an_incident_with_no_lead_and_no_severity_is_chased(system, responder, s
 def test_no_chase_when_someone_took_the_lead_and_classified_in_time(system, responder):
     incident = incident_declare(actor=responder, title="Shift", systems=[system], declared_at=T0)
     incident_people_change(actor=responder, incident=incident, lead=responder)
-    from incidents.services import incident_classify
+    from incidents.services.incident import incident_classify
 
     incident_classify(
         actor=responder, incident=incident, harm="anomalous", irreversible_actions=False

@@ -9,7 +9,8 @@ from django.test import Client
 
 from comms.models import RoomPresence
 from config.asgi import application
-from incidents.services import incident_declare, incident_message_post, incident_status_change
+from incidents.services.incident import incident_declare, incident_status_change
+from incidents.services.timeline import incident_message_post
 
 # Committed data: the consumer's database calls close connections that sit in a transaction.
 pytestmark = pytest.mark.django_db(transaction=True)

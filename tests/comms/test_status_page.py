@@ -8,8 +8,12 @@ import pytest
 from django.utils import timezone
 
 from comms.models import Communication
-from comms.services import communication_approve, communication_publish, communication_save
-from incidents.services import incident_status_change
+from comms.services.communications import (
+    communication_approve,
+    communication_publish,
+    communication_save,
+)
+from incidents.services.incident import incident_status_change
 from tests.comms.builders import PARTS
 
 pytestmark = pytest.mark.django_db

@@ -20,15 +20,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from comms.models import Webhook, WebhookDelivery
-from comms.webhooks import (
-    BACKOFF_SECONDS,
-    webhook_attempt,
-    webhook_create,
-    webhook_update,
-    webhooks_send_due,
-)
+from comms.webhook_delivery import BACKOFF_SECONDS, webhook_attempt, webhooks_send_due
+from comms.webhooks import webhook_create, webhook_update
 from core.models import AuditEntry
-from incidents.services import incident_classify, incident_declare, incident_status_change
+from incidents.services.incident import incident_classify, incident_declare, incident_status_change
 from tests.factories import IncidentFactory
 
 OPENED = Webhook.Event.INCIDENT_OPENED
@@ -244,7 +239,7 @@ def test_a_broker_that_is_down_never_fails_declaring_and_the_sweep_delivers_late
 ):
     from kombu.exceptions import OperationalError
 
-    from comms.tasks import webhook_deliver
+    from comms.webhook_delivery import webhook_deliver
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
