@@ -1,4 +1,4 @@
-"""Gate decision latency at a fixed 200 requests/s against a real server (PRODUCT.md:
+"""Gate decision latency at a fixed 200 requests/s against a real server (docs/PERFORMANCE.md:
 p99 ≤ 20 ms), and the decisions' correctness under that load.
 
 Starts the real ASGI app (uvicorn, one worker) with psycopg's pool on, as the Procfile
@@ -206,7 +206,7 @@ def in_process(system, action_type, n: int = 2000) -> list[float]:
     """The decision alone: `gate_decide` called n times in this process (ms each), on
     ordinary requests; the counter is emptied after."""
     from gate.models import GateCounter
-    from gate.services import gate_decide
+    from gate.services.decide import gate_decide
 
     times = []
     for i in range(n):

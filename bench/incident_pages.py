@@ -1,8 +1,8 @@
 """Server time of the incident list (10,000 incidents) and of an incident page (2,000
-timeline entries), with the SQL queries each costs (PRODUCT.md section 7).
+timeline entries), with the SQL queries each costs (docs/PERFORMANCE.md).
 
 Fills the bench database once (bulk inserts; the two incidents whose pages are timed are
-declared through `incidents.services.incident_declare`), then times requests in-process
+declared through `incidents.services.incident.incident_declare`), then times requests in-process
 with Django's test client signed in as a viewer: no network, no browser, just the server
 side. Each URL is timed N times after a warm-up, round-robin so drift hits all alike; a
 trivial signed-in page (/roles/) is the same-run baseline. Small and large variants of the
@@ -44,7 +44,7 @@ SYSTEMS = [
 ]
 RUNBOOK = """## First five minutes
 
-1. Switch the system to **degraded** mode from its page (kill switch).
+1. Switch the system to **degraded** mode from its page (a mode change).
 2. Check the fallback queue is draining: `queue depth < 500`.
 3. Post a status update naming what is known and what is being done.
 
@@ -180,7 +180,7 @@ def seed() -> dict:
 
 def _declared(title, lead, systems, harm):
     from incidents.models import Incident
-    from incidents.services import incident_declare
+    from incidents.services.incident import incident_declare
 
     found = Incident.objects.filter(title=title).first()
     if found:

@@ -1,5 +1,5 @@
 """Event ingestion over HTTP into PostgreSQL against a raw `COPY` of the same rows, same run
-(PRODUCT.md section 7, issue 6: >= 25,000 events/s sustained with 4 concurrent senders,
+(docs/PERFORMANCE.md: >= 25,000 events/s sustained with 4 concurrent senders,
 and >= 0.5x a single-connection raw COPY).
 
 1. Rows: 4 simulated refund classifiers (`monitoring.simulator`, seeds 1-4, so every event
@@ -158,17 +158,18 @@ def make_batches(
 
 def raw_rows(system, batches: list[list]) -> list[list[tuple]]:
     """The rows ingestion would store for these batches, per batch, ready for COPY."""
-    from monitoring import ingest, services
+    from monitoring import contract
+    from monitoring.services import ingest
     from rollbacks.selectors import version_refs
 
     refs = version_refs(system)
     received_at = datetime.now(UTC)
     out = []
     for batch in batches:
-        checked, problems = ingest.events_check({"events": batch})
+        checked, problems = contract.events_check({"events": batch})
         check(not problems, problems[:3])
-        served = [services._resolve(event.versions, refs) for event in checked]
-        rows = [(*row, system.pk) for row in services.incoming_rows(checked, served, received_at)]
+        served = [ingest._resolve(event.versions, refs) for event in checked]
+        rows = [(*row, system.pk) for row in ingest.incoming_rows(checked, served, received_at)]
         out.append(rows)
     return out
 
@@ -428,7 +429,8 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
     from django.conf import settings
     from django.db import connection, transaction
 
-    from monitoring import ingest, rollups, services
+    from monitoring import contract, rollups
+    from monitoring.services import ingest
     from rollbacks.selectors import version_refs
 
     steps: dict[str, list[tuple[float, float]]] = {}
@@ -440,9 +442,9 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
         return value
 
     def copy_only(events, served, received_at):
-        # The same COPY as services._store_copy, without the INSERT that follows it.
+        # The same COPY as ingest._store_copy, without the INSERT that follows it.
         with connection.cursor() as wrapper:
-            services.copy_incoming(wrapper.cursor, events, served, received_at)
+            ingest.copy_incoming(wrapper.cursor, events, served, received_at)
 
     class Rollback(Exception):
         pass
@@ -469,15 +471,15 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
             timed("0 connecting (a new connection)", connect)
         payload = timed("1 JSON decoding (json.loads)", json.loads, body)
         checked, problems = timed(
-            "2 validation (ingest.events_check)", ingest.events_check, payload
+            "2 validation (contract.events_check)", contract.events_check, payload
         )
         check(not problems, problems[:2])
 
         def prepare(checked=checked):
             unique = list({e.client_id: e for e in reversed(checked)}.values())[::-1]
             refs = version_refs(system)
-            served = [services._resolve(e.versions, refs) for e in unique]
-            patterns, inputs = services._watched(system)
+            served = [ingest._resolve(e.versions, refs) for e in unique]
+            patterns, inputs = ingest._watched(system)
             return unique, served, patterns, inputs
 
         unique, served, patterns, inputs = timed("3 de-dup, version refs, watched", prepare)
@@ -501,7 +503,7 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
         with transaction.atomic():
             stored = timed(
                 "4 COPY + INSERT ON CONFLICT (_store_copy)",
-                services._store_copy,
+                ingest._store_copy,
                 system,
                 unique,
                 served,
@@ -518,7 +520,7 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
                 patterns,
                 inputs,
             )
-            timed("6 rollup upsert (_rollups_add)", services._rollups_add, system, totals)
+            timed("6 rollup upsert (_rollups_add)", ingest._rollups_add, system, totals)
             commit_wall, commit_cpu = time.perf_counter(), time.process_time()
         steps.setdefault("7 commit", []).append(
             (time.perf_counter() - commit_wall, time.process_time() - commit_cpu)
@@ -562,11 +564,11 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
 
 
 def profile_one(system, body: bytes) -> None:
-    from monitoring import services
+    from monitoring.services import ingest
 
     profiler = cProfile.Profile()
     profiler.enable()
-    services.events_ingest(system=system, payload=json.loads(body))
+    ingest.events_ingest(system=system, payload=json.loads(body))
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")

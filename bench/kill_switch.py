@@ -1,20 +1,20 @@
-"""Kill switch: delay from the click (the POST that flips the mode) to every connected
-client seeing the new mode (PRODUCT.md section 7).
+"""Kill switch: delay from the click (the POST that changes the mode) to every connected
+client seeing the new mode (docs/PERFORMANCE.md).
 
 Starts the real ASGI app (uvicorn, one worker) on the bench database and the Redis channel
 layer, then measures two things, each on a fresh server:
 
 (a) C SDK clients (`failsafe_client.Failsafe`, each with its own client id, threads in
-    this process) watch one system. A signed-in responder flips its mode K times
+    this process) watch one system. A signed-in responder changes its mode K times
     (off / ai alternately, `--gap` apart) by HTTP, as the page does: POST
-    /api/v1/systems/<slug>/mode with the session cookie and the CSRF header. For each flip
+    /api/v1/systems/<slug>/mode with the session cookie and the CSRF header. For each change
     and client: the time from just before the POST to that client's `on_change` callback.
-    Then, after `--quiet` seconds with no flip, Q more flips, timed the same way (in
-    production a flip follows hours of quiet). The server's own view: the ModeAck rows of
-    every flip (how many clients acknowledged it, and how fast).
+    Then, after `--quiet` seconds with no change, Q more changes, timed the same way (in
+    production a change follows hours of quiet). The server's own view: the ModeAck rows of
+    every change (how many clients acknowledged it, and how fast).
 (b) N raw Server-Sent Events clients (asyncio sockets in this process: the SDK's thread per
     client would be too heavy at 1,000) open /api/v1/systems/<slug>/mode/stream with a
-    token and a client id, as the SDK does; then a few flips, timed from just before the
+    token and a client id, as the SDK does; then a few changes, timed from just before the
     POST to each stream receiving `event: mode` with the new revision. The server's memory
     per open stream: its VmRSS with N streams open minus with none, divided by N.
 
@@ -24,7 +24,7 @@ round trip. Experiments to compare with: `--no-ack` and `--gap 2` (see below).
 The server runs with `DB_POOL_MAX_SIZE` (default 20): a bound on its PostgreSQL
 connections, since the database server is shared and has `max_connections` of 100 (without
 the pool, each concurrent request opens its own connection, and 100 clients acknowledge a
-flip at once). `--db-pool 0` (the product's default) is allowed up to 30 clients. Before
+change at once). `--db-pool 0` (the product's default) is allowed up to 30 clients. Before
 (a), a check on a server without the pool counts the connections held per open stream.
 `--no-ack` is an experiment: the clients (in this process) do not acknowledge.
 
@@ -65,7 +65,7 @@ from common import (
 )
 
 SLUG = "bench-kill-switch"
-FLIP_TIMEOUT = 5.0  # seconds a flip may take to reach every client before it counts missing
+CHANGE_TIMEOUT = 5.0  # seconds a change may take to reach every client before it counts missing
 # What the server logs when a stream falls back to polling, or leaves a stale group member.
 LOST_LAYER = "Mode stream lost the channel layer"
 NO_LAYER = "without the channel layer: heartbeats only"
@@ -235,8 +235,8 @@ class Server:
         return process_status(self.process.pid)
 
 
-class Flipper:
-    """Flips the mode as the page does: a signed-in responder's POST with the CSRF header,
+class ModeChanger:
+    """Changes the mode as the page does: a signed-in responder's POST with the CSRF header,
     over one kept-alive connection."""
 
     def __init__(self, port: int, setup: dict):
@@ -258,9 +258,9 @@ class Flipper:
             self.connection.close()
             self.connection.connect()
 
-    def flip(self, mode: str) -> int:
+    def change(self, mode: str) -> int:
         """POST the mode; answer its revision."""
-        body = json.dumps({"mode": mode, "reason": f"Bench: kill-switch flip to {mode}."})
+        body = json.dumps({"mode": mode, "reason": f"Bench: mode change to {mode}."})
         sent = time.perf_counter()
         self.connection.request("POST", f"/api/v1/systems/{SLUG}/mode", body, self.headers)
         response = self.connection.getresponse()
@@ -277,8 +277,8 @@ class Flipper:
 
 
 def modes(count: int, after: list[str] = ()) -> list[str]:
-    """`count` flips alternating off / ai, starting away from the last of `after` (the
-    mode starts at ai); a flip to the mode already set would be refused."""
+    """`count` changes alternating off / ai, starting away from the last of `after` (the
+    mode starts at ai); a change to the mode already set would be refused."""
     other = {"off": "ai", "ai": "off"}
     sequence, mode = [], other[after[-1]] if after else "off"
     for _ in range(count):
@@ -374,7 +374,7 @@ def sdk_clients(args, setup) -> dict:
 
     from systems.models import ModeAck, ModeChange
 
-    print(f"\n== (a) {args.clients} SDK clients, {args.k} flips {args.gap:.2f} s apart ==")
+    print(f"\n== (a) {args.clients} SDK clients, {args.k} changes {args.gap:.2f} s apart ==")
     run_id = secrets.token_hex(3)
     arrived = [{} for _ in range(args.clients)]
     counts: dict[int, int] = defaultdict(int)
@@ -402,7 +402,7 @@ def sdk_clients(args, setup) -> dict:
 
     if args.no_ack:
         # Experiment: the clients stop acknowledging (this process only), to see what the
-        # acknowledgement POSTs cost the flips.
+        # acknowledgement POSTs cost the changes.
         Failsafe._send_ack = lambda self, slug, revision: None
     result = {"complete": False}
     with Server(args) as server, BackendMonitor() as monitor:
@@ -427,13 +427,13 @@ def sdk_clients(args, setup) -> dict:
             f"{args.clients} clients watching in {time.perf_counter() - started:.1f} s; "
             f"streams open on the server: {streams}"
         )
-        flipper = Flipper(server.port, setup)
+        changer = ModeChanger(server.port, setup)
         try:
             if streams < args.clients:
                 print(
                     f"=> only {streams} of {args.clients} streams opened: the others were "
                     f"refused (the server's {server.pool} pooled PostgreSQL connections are "
-                    "each held by an open stream? See the check above). Not timing flips."
+                    "each held by an open stream? See the check above). Not timing changes."
                 )
                 result["streams"] = streams
                 return result
@@ -445,10 +445,10 @@ def sdk_clients(args, setup) -> dict:
                 for mode in mode_list:
                     if gap_before:
                         time.sleep(gap_before)
-                    flipper.ready()
+                    changer.ready()
                     sent = time.perf_counter()
-                    revision = flipper.flip(mode)
-                    got = wait_all(revision, FLIP_TIMEOUT)
+                    revision = changer.change(mode)
+                    got = wait_all(revision, CHANGE_TIMEOUT)
                     if got < args.clients:
                         missing += args.clients - got
                         print(f"{label} r{revision}: {args.clients - got} clients missing")
@@ -463,20 +463,20 @@ def sdk_clients(args, setup) -> dict:
 
             warmup = modes(args.warmup)
             timed(warmup, 0, args.gap, "warm-up")
-            flipper.answered.clear()
+            changer.answered.clear()
             lost_before = server.lost_layer()
-            # Each phase flips away from where the one before left the mode.
-            flips = modes(args.k, after=warmup)
-            delays, missing, spreads, revisions = timed(flips, 0, args.gap, "flip")
-            answered = list(flipper.answered)
+            # Each phase changes away from where the one before left the mode.
+            changes = modes(args.k, after=warmup)
+            delays, missing, spreads, revisions = timed(changes, 0, args.gap, "change")
+            answered = list(changer.answered)
             lost_during = server.lost_layer() - lost_before
             quiet_delays, quiet_missing, _, quiet_revisions = (
-                timed(modes(args.after_quiet, after=warmup + flips), args.quiet, 0, "after quiet")
+                timed(modes(args.after_quiet, after=warmup + changes), args.quiet, 0, "after quiet")
                 if args.after_quiet
                 else ([], 0, [], [])
             )
             lost_total = server.lost_layer()
-            # The server's own view: ModeAck rows per flip, and their delay after the flip.
+            # The server's own view: ModeAck rows per change, and their delay after the change.
             last = (quiet_revisions or revisions)[-1]
             deadline = time.monotonic() + 10
             acked_last = 0
@@ -487,9 +487,9 @@ def sdk_clients(args, setup) -> dict:
                 if acked_last >= args.clients:
                     break
                 time.sleep(0.1)
-            from systems.selectors import mode_flip_effect
+            from systems.selectors import mode_change_effect
 
-            effect = mode_flip_effect(setup["system"])
+            effect = mode_change_effect(setup["system"])
             changed = dict(
                 ModeChange.objects.filter(
                     system=setup["system"], revision__in=revisions
@@ -504,7 +504,7 @@ def sdk_clients(args, setup) -> dict:
                 ack_counts[revision] += 1
                 ack_delays.append((at - changed[revision]).total_seconds() * 1000)
         finally:
-            flipper.close()
+            changer.close()
             # Close in parallel: each close waits for its threads.
             with ThreadPoolExecutor(max_workers=50) as pool:
                 list(pool.map(lambda c: c.close(), clients))
@@ -547,23 +547,23 @@ def report_sdk(args, result) -> None:
         print("(a) not measured")
         return
     print(
-        f"\n(a) {args.k} flips (after {args.warmup} warm-up) x {args.clients} SDK clients, "
+        f"\n(a) {args.k} changes (after {args.warmup} warm-up) x {args.clients} SDK clients, "
         f"{args.gap:.2f} s apart:"
     )
     delays = result["delays"]
     print(f"delivered {len(delays)} of {result['expected']} (missing {result['missing']})")
     line("POST -> on_change at each client", delays)
-    line("first -> last client, per flip", result["spreads"])
+    line("first -> last client, per change", result["spreads"])
     line("baseline: POST round trip", result["answered"])
     if result["quiet_expected"]:
         print(
-            f"after {args.quiet:.0f} s of quiet, {args.after_quiet} flips: delivered "
+            f"after {args.quiet:.0f} s of quiet, {args.after_quiet} changes: delivered "
             f"{len(result['quiet_delays'])} of {result['quiet_expected']}"
         )
         line(f"POST -> on_change after {args.quiet:.0f} s quiet", result["quiet_delays"])
     print(
         f"streams that lost the channel layer (server log): {result['lost_during']} while "
-        f"flipping, {result['lost_total']} in the whole run (these fall back to polling)"
+        f"changing, {result['lost_total']} in the whole run (these fall back to polling)"
     )
     print(
         f"after the clients closed: {result['stale']} stale members left in the mode group "
@@ -571,7 +571,7 @@ def report_sdk(args, result) -> None:
     )
     effect = result["effect"]
     print(
-        f"server view after the last flip (r{result['last_revision']}): ModeAck rows "
+        f"server view after the last change (r{result['last_revision']}): ModeAck rows "
         f"{result['acked_last']} of {args.clients}; the system page says {effect.acked} of "
         f"{effect.clients} clients on {effect.mode.upper()} after "
         f"{effect.slowest_seconds if effect.slowest_seconds is not None else float('nan'):.2f} s"
@@ -579,8 +579,8 @@ def report_sdk(args, result) -> None:
     counts = result["ack_counts"]
     if args.no_ack:
         print("(--no-ack: the clients did not acknowledge)")
-    print(f"ModeAck rows per timed flip: min {min(counts)}, max {max(counts)} of {args.clients}")
-    line("server: flip -> ModeAck (ModeAck.at - change)", result["ack_delays"])
+    print(f"ModeAck rows per timed change: min {min(counts)}, max {max(counts)} of {args.clients}")
+    line("server: mode change -> ModeAck (ModeAck.at - change)", result["ack_delays"])
     print(
         f"PostgreSQL backends, peak while measuring: {result['peak_bench']} on the bench "
         f"database (server pool {result['pool']}), {result['peak_all']} on the server"
@@ -649,7 +649,7 @@ async def raw_run(args, setup, server) -> dict:
 
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=1)
-    flipper = Flipper(port, setup)
+    changer = ModeChanger(port, setup)
     # Warm the server up (one stream, one read), then its memory with no stream open.
     _reader, writer = await open_raw(port, setup, f"bench-raw-{run_id}-warm")
     writer.close()
@@ -691,11 +691,11 @@ async def raw_run(args, setup, server) -> dict:
         "missing": 0,
     }
     if open_count == total:
-        flips = modes(args.raw_warmup + args.raw_flips)
-        for n, mode in enumerate(flips):
-            await loop.run_in_executor(pool, flipper.ready)
+        changes = modes(args.raw_warmup + args.raw_changes)
+        for n, mode in enumerate(changes):
+            await loop.run_in_executor(pool, changer.ready)
             sent = time.perf_counter()
-            revision = await loop.run_in_executor(pool, flipper.flip, mode)
+            revision = await loop.run_in_executor(pool, changer.change, mode)
             try:
                 await asyncio.wait_for(complete[revision].wait(), 10)
             except TimeoutError:
@@ -707,14 +707,14 @@ async def raw_run(args, setup, server) -> dict:
                 result["delays"].extend(times)
                 result["expected"] += total
             await asyncio.sleep(args.raw_gap)
-        result["answered"] = flipper.answered[args.raw_warmup :]
+        result["answered"] = changer.answered[args.raw_warmup :]
     else:
         print(
-            f"=> {total - open_count} streams could not open: not timing flips. The server's "
+            f"=> {total - open_count} streams could not open: not timing changes. The server's "
             f"{server.pool} pooled PostgreSQL connections are each held by an open stream? "
             "(see the check)"
         )
-    flipper.close()
+    changer.close()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -734,7 +734,7 @@ async def raw_run(args, setup, server) -> dict:
 def report_raw(args, result) -> None:
     total = args.streams
     idle, full, after = result["idle"], result["full"], result["after"]
-    print(f"\n(b) {total} raw streams, {args.raw_flips} flips after {args.raw_warmup} warm-up:")
+    print(f"\n(b) {total} raw streams, {args.raw_changes} changes after {args.raw_warmup} warm-up:")
     print(
         f"open: {result['open']} of {total} in {result['opening_s']:.1f} s "
         f"(refused {result['refused']}); server's mode group: {result['group']} members"
@@ -782,20 +782,20 @@ def report_raw(args, result) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--clients", type=int, default=100, help="SDK clients (a)")
-    parser.add_argument("-k", type=int, default=20, help="timed flips (a)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed flips first (a)")
-    parser.add_argument("--gap", type=float, default=0.5, help="seconds between flips (a)")
+    parser.add_argument("-k", type=int, default=20, help="timed changes (a)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed changes first (a)")
+    parser.add_argument("--gap", type=float, default=0.5, help="seconds between changes (a)")
     parser.add_argument("--quiet", type=float, default=20.0, help="quiet seconds (a)")
     parser.add_argument(
-        "--after-quiet", type=int, default=2, help="flips each after --quiet seconds (a)"
+        "--after-quiet", type=int, default=2, help="changes each after --quiet seconds (a)"
     )
     parser.add_argument(
         "--no-ack", action="store_true", help="experiment: SDK clients do not acknowledge (a)"
     )
     parser.add_argument("-n", "--streams", type=int, default=1000, help="raw streams (b)")
     parser.add_argument("--batch", type=int, default=50, help="streams opened at once (b)")
-    parser.add_argument("--raw-flips", type=int, default=5, help="timed flips (b)")
-    parser.add_argument("--raw-warmup", type=int, default=1, help="untimed flips (b)")
+    parser.add_argument("--raw-changes", type=int, default=5, help="timed changes (b)")
+    parser.add_argument("--raw-warmup", type=int, default=1, help="untimed changes (b)")
     parser.add_argument("--raw-gap", type=float, default=1.0, help="seconds between (b)")
     parser.add_argument(
         "--db-pool", type=int, default=20, help="the server's DB_POOL_MAX_SIZE (> 0: a bound)"
@@ -817,7 +817,7 @@ def main() -> None:
     check(soft >= needed, f"open-files limit {soft} < {needed}")
 
     setup_django()
-    # 100 clients' INFO lines (each flip, each acknowledgement) would drown the figures.
+    # 100 clients' INFO lines (each change, each acknowledgement) would drown the figures.
     for name in ("httpx", "failsafe_client"):
         logging.getLogger(name).setLevel(logging.WARNING)
     print(

@@ -1,5 +1,5 @@
 """`GET mode` throughput against a bare Django view returning constant JSON, same server,
-same load tool, same run (PRODUCT.md section 7: ratio >= 0.8).
+same load tool, same run (docs/PERFORMANCE.md: ratio >= 0.8).
 
 Starts the real ASGI app (uvicorn, one worker, no DB pool: the product's defaults) with
 DJANGO_SETTINGS_MODULE=bench.settings_bench, which is the product's settings and URLs plus

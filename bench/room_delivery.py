@@ -1,5 +1,5 @@
 """Incident room: delay from posting a message to each of 50 connected pages receiving it
-(PRODUCT.md section 7).
+(docs/PERFORMANCE.md).
 
 Starts the real ASGI app (`uvicorn config.asgi:application --lifespan off`) on a free local
 port, on the bench database and the Redis channel layer. Opens C WebSocket clients to one
@@ -54,7 +54,7 @@ def prepare(clients: int):
     from django.test import Client
 
     from incidents.models import Incident, TimelineEntry
-    from incidents.services import incident_declare
+    from incidents.services.incident import incident_declare
     from systems.models import AISystem
 
     poster = person("bench-responder", "Responder")
@@ -112,7 +112,7 @@ class Poster:
 
     def post(self, text: str) -> None:
         if self.via == "service":
-            from incidents.services import incident_message_post
+            from incidents.services.timeline import incident_message_post
 
             incident_message_post(actor=self.poster, incident=self.incident, text=text)
             return

@@ -27,8 +27,8 @@ def schedule_periodic_tasks(sender, **kwargs):
     # Ground truth: new outputs sampled for review.
     sender.add_periodic_task(
         settings.FAILSAFE_REVIEW_SAMPLE_SECONDS,
-        sender.signature("monitoring.tasks.reviews_sample"),
-        name="monitoring.tasks.reviews_sample",
+        sender.signature("groundtruth.tasks.reviews_sample"),
+        name="groundtruth.tasks.reviews_sample",
     )
     # Due work lives in the database; these sweeps pick it up (and survive restarts).
     for task in (

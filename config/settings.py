@@ -44,10 +44,12 @@ INSTALLED_APPS = [
     "core",
     "systems",
     "monitoring",
+    "groundtruth",
     "incidents",
     "rollbacks",
     "comms",
     "gate",
+    "response",
 ]
 
 MIDDLEWARE = [
@@ -173,7 +175,7 @@ FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS = env.float(
     "FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS", default=15.0
 )
 
-# --- Incident response defaults (PRODUCT.md section 4) ---------------------------------
+# --- Incident response defaults (docs/SEVERITY.md) ---------------------------------
 FAILSAFE_UPDATE_CADENCE_MINUTES = {
     "SEV1": env.int("FAILSAFE_SEV1_UPDATE_MINUTES", default=30),
     "SEV2": env.int("FAILSAFE_SEV2_UPDATE_MINUTES", default=60),
@@ -257,7 +259,7 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "incidents.lifecycle.Status",
         "MonitorStatusEnum": "monitoring.models.Monitor.Status",
         "AlertStatusEnum": "monitoring.models.Alert.Status",
-        "ReviewItemStatusEnum": "monitoring.models.ReviewItem.Status",
+        "ReviewItemStatusEnum": "groundtruth.models.ReviewItem.Status",
     },
     "SERVE_PERMISSIONS": ["core.permissions.IsSignedIn"],
     "SWAGGER_UI_DIST": "SIDECAR",

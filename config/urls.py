@@ -6,16 +6,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from comms.api import StatusUpdateView
 from gate.api import GateView, HoldView
+from groundtruth.api import ReviewItemListView, VerdictCreateView
 from incidents.api import IncidentViewSet
-from incidents.views import readiness
-from monitoring.api import (
-    AlertListView,
-    EventsView,
-    MonitorListView,
-    ReviewItemListView,
-    VerdictCreateView,
-)
+from monitoring.api import AlertListView, EventsView, MonitorListView
+from response.views import readiness
 from rollbacks.api import BundleView, DeploymentListView, VersionListView
 from systems.api import AISystemViewSet
 from systems.mode_api import ModeAckView, ModeView, mode_stream
@@ -29,13 +25,15 @@ urlpatterns = [
     path("", include("core.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("incidents/", include("incidents.urls")),
+    path("incidents/", include("response.incident_urls")),
     path("incidents/<int:number>/communications/", include("comms.incident_urls")),
-    path("systems/", include("systems.urls")),
+    path("systems/", include("response.system_urls")),
     path("systems/<slug:slug>/versions/", include("rollbacks.urls")),
     path("systems/<slug:slug>/communication-templates/", include("comms.template_urls")),
     path("readiness/", readiness, name="readiness"),
     path("", include("monitoring.urls")),
+    path("", include("groundtruth.urls")),
+    path("", include("response.urls")),
     path("status/", include("comms.urls")),
     path("webhooks/", include("comms.webhook_urls")),
     path("", include("gate.urls")),
@@ -61,6 +59,11 @@ urlpatterns = [
         "api/v1/systems/<slug:slug>/deployments",
         DeploymentListView.as_view(),
         name="api-deployments",
+    ),
+    path(
+        "api/v1/incidents/<int:number>/updates",
+        StatusUpdateView.as_view(),
+        name="api-incident-updates",
     ),
     path("api/v1/", include(api.urls)),
     # OpenFeature Remote Evaluation Protocol: each system's mode as a string flag.

@@ -1,12 +1,12 @@
 """Readiness: the artifacts that must exist before a system's first incident.
 
-The playbook: "Incident response is almost entirely a readiness problem disguised as a
-real-time one." Each check is a fact read from the database, never a box someone ticked:
+Most of a response is decided before the incident starts (docs/GLOSSARY.md, "readiness").
+Each check is a fact read from the database, never a box someone ticked:
 a runbook counts once it was revised or marked reviewed lately, a drill once a running
 client acknowledged it, sampling once its queue keeps up. A check that fails says what is
 missing in words and links to the page that fixes it; the score is the share that passes.
 
-Pure: it reads only what `systems.selectors.system_list_for_readiness` loaded (annotations,
+Pure: it reads only what `response.selectors.system_list_for_readiness` loaded (annotations,
 the owner, the review plan, the active versions), and `now` is a parameter.
 """
 
@@ -199,7 +199,7 @@ def _surfaces(system) -> Check:
         gaps.append(f"Nothing deployed for: {labels}; a rollback there has nothing to go back to.")
     if model is not None and not (model.pinned_id or "").strip():
         gaps.append(f"The active model v{model.number} is not pinned to an exact version id.")
-    if not gaps:
+    if not gaps and model is not None:
         pinned = f"model {model.pinned_id}"
         return Check(name, True, f"Model, prompt, retrieval and configuration; {pinned}.")
     first = unversioned[0] if unversioned else Surface.MODEL
@@ -242,7 +242,7 @@ def _ground_truth(system, now) -> Check:
             "Set a sampling plan",
             reverse("monitoring:monitors", args=[system.slug]) + "#plan-title",
         )
-    queue = reverse("monitoring:review") + f"?system={system.slug}"
+    queue = reverse("groundtruth:review") + f"?system={system.slug}"
     backlog, limit = system.review_backlog, QUEUE_MAX_BACKLOG_DAYS * plan.per_day
     oldest = system.review_oldest_at
     gaps = []

@@ -1,13 +1,17 @@
+"""The system pages' routes: the list and a system's page compose every app (response's
+views), the rest are systems' own; the names stay `systems:`."""
+
 from django.urls import path
 
+from response import views as composed
 from systems import views
 
 app_name = "systems"
 
 urlpatterns = [
-    path("", views.system_index, name="list"),
+    path("", composed.system_index, name="list"),
     path("new/", views.system_register, name="register"),
-    path("<slug:slug>/", views.system_detail, name="detail"),
+    path("<slug:slug>/", composed.system_detail, name="detail"),
     path("<slug:slug>/edit/", views.system_edit, name="edit"),
     path("<slug:slug>/runbook/", views.runbook_edit, name="runbook"),
     path("<slug:slug>/runbook/reviewed/", views.runbook_review, name="runbook-reviewed"),

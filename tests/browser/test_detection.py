@@ -10,7 +10,8 @@ from playwright.sync_api import expect
 
 from incidents.models import Incident
 from monitoring.models import Event
-from monitoring.services import monitor_create, monitors_evaluate
+from monitoring.services.evaluation import monitors_evaluate
+from monitoring.services.monitors import monitor_create
 from rollbacks.services import version_add, version_deploy
 from tests.browser.conftest import sign_in_on
 

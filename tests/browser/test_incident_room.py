@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from tests.browser.conftest import sign_in_on
 from tests.factories import ActionTypeFactory
 

@@ -6,7 +6,7 @@ import pytest
 from failsafe_client import Failsafe
 from playwright.sync_api import expect
 
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from systems.services import token_issue
 from tests.browser.conftest import sign_in_on
 

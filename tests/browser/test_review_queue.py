@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from monitoring.models import Event, ReviewItem
-from monitoring.services import review_plan_set
+from groundtruth.models import ReviewItem
+from groundtruth.services import review_plan_set
+from monitoring.models import Event
 from tests.browser.conftest import sign_in_on
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from incidents.services import incident_declare
+from incidents.services.incident import incident_declare
 from rollbacks.services import version_add, version_deploy
 from systems.services import token_issue
 from tests.browser.conftest import sign_in_on
