@@ -105,6 +105,7 @@ def test_the_check_beside_the_draft_flags_jargon_and_previews_the_words(client_f
     assert findings == ["minor", "prompt", "model", "hallucinate"]
     assert b'data-testid="comm-preview"' in response.content
     assert b"A minor prompt change" in response.content
+    assert not CommVersion.objects.exists()  # a check saves nothing
 
 
 # --- Versions -----------------------------------------------------------------------------
@@ -212,6 +213,7 @@ def test_only_the_lead_approves_and_publishes(client_for, request, sev1, lead, a
     assert response.status_code == 403
     assert AuditEntry.objects.count() == before
     assert not Communication.objects.filter(published_at__isnull=False).exists()
+    assert CommApproval.objects.count() == (1 if action == "publish" else 0)
 
 
 def test_a_responder_who_leads_the_incident_approves_and_publishes_their_own_draft(
@@ -229,6 +231,7 @@ def test_a_responder_who_leads_the_incident_approves_and_publishes_their_own_dra
     communication_save(actor=responder, incident=other, parts=PARTS)
     url = f"/incidents/{other.number}/communications/approve/"
     assert client.post(url, {"version": 1}).status_code == 403
+    assert not CommApproval.objects.filter(version__communication__incident=other).exists()
 
 
 @pytest.mark.parametrize(("who", "status"), [("viewer", 403), ("outsider", 403)])

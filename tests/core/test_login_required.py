@@ -3,6 +3,8 @@
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from core.models import AuditEntry
+
 PUBLIC = {"/login/", "/logout/", "/healthz", "/status/", "/status/feed.atom"}
 SAMPLE_ARGS = {
     "slug": "refund-classifier",
@@ -50,6 +52,7 @@ def test_a_signed_out_visitor_is_sent_to_sign_in(client, path):
         response = method(path)
         assert response.status_code == 302, (path, response.status_code)
         assert response["Location"].startswith("/login/?next=")
+    assert not AuditEntry.objects.exists()  # a signed-out POST changes nothing
 
 
 @pytest.mark.django_db

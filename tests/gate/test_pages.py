@@ -124,6 +124,8 @@ def test_an_irreversible_action_cannot_be_always_allowed(client_for, account_hol
     )
     assert response.status_code == 400
     assert "cannot be always allowed" in response.content.decode()
+    assert not GateRule.objects.filter(always_allow=True).exists()
+    assert not AuditEntry.objects.filter(verb="gate.rule_set").exists()
 
 
 def test_the_owner_closes_an_open_breaker(client_for, ask, account_hold, owner):

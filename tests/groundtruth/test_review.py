@@ -240,6 +240,8 @@ def test_verdicts_through_the_api_and_the_exports(client_for, system, reviewer, 
     )
     assert given.status_code == 201
     assert given.json()["status"] == "done"
+    item.refresh_from_db()
+    assert item.status == "done"
     again = client.post(
         f"/api/v1/review-items/{item.pk}/verdicts",
         {"correct": True},

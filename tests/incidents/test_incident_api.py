@@ -124,6 +124,8 @@ def test_an_unanswered_reversibility_comes_from_the_action_catalog(responder, sy
     assert response.status_code == 201
     assert response.json()["irreversible_actions"] is True
     assert response.json()["severity"] == "SEV1"
+    stored = Incident.objects.get()
+    assert (stored.irreversible_actions, stored.severity) == (True, "SEV1")
 
 
 def test_a_catalog_of_reversible_actions_answers_no(responder, system):
@@ -136,6 +138,8 @@ def test_a_catalog_of_reversible_actions_answers_no(responder, system):
     assert response.status_code == 201
     assert response.json()["irreversible_actions"] is False
     assert response.json()["severity"] == "SEV2"
+    stored = Incident.objects.get()
+    assert (stored.irreversible_actions, stored.severity) == (False, "SEV2")
 
 
 def test_declaring_without_the_harm_is_unclassified(responder, system):
@@ -143,6 +147,8 @@ def test_declaring_without_the_harm_is_unclassified(responder, system):
     assert response.status_code == 201
     assert response.json()["severity"] == ""
     assert response.json()["irreversible_actions"] is None
+    stored = Incident.objects.get()
+    assert (stored.title, stored.severity, stored.irreversible_actions) == ("Odd replies", "", None)
 
 
 def test_a_viewer_cannot_declare(viewer, system):
@@ -246,6 +252,9 @@ def test_an_empty_title_is_refused_on_the_title(responder, incident):
     response = patch(responder, _at(incident), {"title": ""})
     assert response.status_code == 400
     assert fields_of(response) == ["title"]
+    incident.refresh_from_db()
+    assert incident.title == "Refunds flagged as fraud"
+    assert not AuditEntry.objects.filter(verb="incident.edit").exists()
 
 
 # --- Classifying ----------------------------------------------------------------------------
@@ -292,10 +301,18 @@ def test_only_a_lead_overrides_through_the_api(responder, lead, incident):
     }
     refused = post(responder, f"{_at(incident)}/classify", override)
     assert refused.status_code == 403
+    incident.refresh_from_db()
+    assert (incident.severity, incident.severity_override_reason) == ("SEV2", "")
     allowed = post(lead, f"{_at(incident)}/classify", override)
     assert allowed.status_code == 200
     assert allowed.json()["severity"] == "SEV1"
     assert allowed.json()["severity_override_reason"] == "Press picked it up."
+    incident.refresh_from_db()
+    assert (incident.severity, incident.severity_override_reason) == (
+        "SEV1",
+        "Press picked it up.",
+    )
+    assert AuditEntry.objects.get(verb="incident.classify").actor == lead
 
 
 def test_a_resolved_incident_is_not_reclassified_through_the_api(responder, incident):
@@ -308,6 +325,9 @@ def test_a_resolved_incident_is_not_reclassified_through_the_api(responder, inci
     )
     assert response.status_code == 400
     assert "not reclassified" in response.json()["errors"][0]["message"]
+    incident.refresh_from_db()
+    assert (incident.harm, incident.severity) == ("wrong", "SEV2")
+    assert not AuditEntry.objects.filter(verb="incident.classify").exists()
 
 
 # --- Status ---------------------------------------------------------------------------------
@@ -318,6 +338,8 @@ def test_a_responder_moves_the_incident_on(responder, incident):
     assert response.status_code == 200
     assert response.json()["status"] == "contained"
     assert response.json()["contained_at"] is not None
+    incident.refresh_from_db()
+    assert incident.status == "contained" and incident.contained_at is not None
 
 
 def test_a_viewer_cannot_move_the_incident(viewer, incident):
@@ -342,6 +364,8 @@ def test_a_status_that_does_not_exist_is_a_400_on_the_status(responder, incident
     response = post(responder, f"{_at(incident)}/status", {"status": "paused"})
     assert response.status_code == 400
     assert fields_of(response) == ["status"]
+    incident.refresh_from_db()
+    assert incident.status == "triage"
 
 
 def test_only_a_lead_closes_a_benign_shift(system, responder, lead):
@@ -354,10 +378,14 @@ def test_only_a_lead_closes_a_benign_shift(system, responder, lead):
     )
     benign = {"status": "closed", "benign": True, "reason": "Seasonal."}
     assert post(responder, f"{_at(shift)}/status", benign).status_code == 403
+    shift.refresh_from_db()
+    assert (shift.status, shift.closed_as_benign) == ("triage", False)
     response = post(lead, f"{_at(shift)}/status", benign)
     assert response.status_code == 200
     assert response.json()["status"] == "closed"
     assert response.json()["closed_as_benign"] is True
+    shift.refresh_from_db()
+    assert (shift.status, shift.closed_as_benign) == ("closed", True)
 
 
 # --- People ---------------------------------------------------------------------------------
@@ -367,6 +395,8 @@ def test_a_responder_takes_the_empty_lead(responder, incident):
     response = post(responder, f"{_at(incident)}/people", {"lead": "rosa"})
     assert response.status_code == 200
     assert response.json()["lead"] == "rosa"
+    incident.refresh_from_db()
+    assert incident.lead == responder
 
 
 def test_a_viewer_cannot_take_the_lead(viewer, incident):
@@ -380,27 +410,39 @@ def test_only_the_lead_hands_over(responder, colleague, incident):
     assert post(responder, f"{_at(incident)}/people", {"lead": "rosa"}).status_code == 200
     refused = post(colleague, f"{_at(incident)}/people", {"lead": "ravi"})
     assert refused.status_code == 403
+    incident.refresh_from_db()
+    assert incident.lead == responder
     handed = post(responder, f"{_at(incident)}/people", {"lead": "ravi"})
     assert handed.status_code == 200
     assert handed.json()["lead"] == "ravi"
+    incident.refresh_from_db()
+    assert incident.lead == colleague
 
 
 def test_a_viewer_cannot_be_made_lead(lead, viewer, incident):
     response = post(lead, f"{_at(incident)}/people", {"lead": "vera"})
     assert response.status_code == 400
     assert fields_of(response) == ["lead"]
+    incident.refresh_from_db()
+    assert incident.lead is None
+    assert not incident.participants.filter(pk=viewer.pk).exists()
 
 
 def test_an_unknown_person_is_a_400_on_the_field(lead, incident):
     response = post(lead, f"{_at(incident)}/people", {"scribe": "nobody"})
     assert response.status_code == 400
     assert fields_of(response) == ["scribe"]
+    incident.refresh_from_db()
+    assert incident.scribe is None
+    assert not AuditEntry.objects.filter(verb="incident.people").exists()
 
 
 def test_naming_nobody_is_a_400(lead, incident):
     response = post(lead, f"{_at(incident)}/people", {})
     assert response.status_code == 400
     assert fields_of(response) == [None]
+    assert not AuditEntry.objects.filter(verb="incident.people").exists()
+    assert not TimelineEntry.objects.filter(incident=incident, kind="people").exists()
 
 
 # --- Status updates -------------------------------------------------------------------------
@@ -433,6 +475,9 @@ def test_an_update_may_promise_the_next_one_sooner(responder, incident):
     )
     assert response.status_code == 200
     assert parse_datetime(response.json()["next_update_due_at"]) == soon
+    incident.refresh_from_db()
+    assert incident.next_update_due_at == soon
+    assert StatusUpdate.objects.get().next_update_at == soon
 
 
 def test_a_viewer_cannot_post_an_update(viewer, incident):
@@ -466,6 +511,7 @@ def test_an_update_cannot_push_the_next_one_past_the_cadence(responder, incident
     assert response.status_code == 400
     assert fields_of(response) == ["next_update_at"]
     assert "every 60 minutes" in response.json()["errors"][0]["message"]
+    assert not StatusUpdate.objects.exists()
 
 
 # --- Timeline -------------------------------------------------------------------------------
@@ -481,6 +527,8 @@ def test_a_responder_posts_a_message(responder, incident):
         "Holds on every refund.",
     )
     assert incident.participants.filter(pk=responder.pk).exists()
+    entry = TimelineEntry.objects.get(incident=incident, kind="message")
+    assert (entry.actor, entry.text) == (responder, "Holds on every refund.")
 
 
 def test_a_viewer_reads_the_timeline_but_cannot_post(viewer, incident):

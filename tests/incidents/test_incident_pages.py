@@ -340,6 +340,7 @@ def test_a_message_with_markup_is_shown_as_text_on_the_page(client_for, responde
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
+    assert declared.timeline.filter(kind="message", text='<img src=x onerror="alert(1)">').exists()
     page = client.get(declared.get_absolute_url()).content.decode()
     assert '<img src=x onerror="alert(1)">' not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page

@@ -29,17 +29,32 @@ def _changes():
     return AuditEntry.objects.count(), TimelineEntry.objects.count()
 
 
+def _taken(action, incident, person) -> bool:
+    """Whether the incident shows `action` (as in ACTIONS) taken, `join` by `person`."""
+    incident.refresh_from_db()
+    return {
+        "classify": lambda: incident.harm == "harmful",
+        "status": lambda: incident.status == "investigating",
+        "people": lambda: incident.scribe is not None,
+        "updates": lambda: incident.status_updates.filter(known="Holds fire").exists(),
+        "messages": lambda: incident.timeline.filter(kind="message", text="hello").exists(),
+        "join": lambda: incident.participants.filter(pk=person.pk).exists(),
+    }[action]()
+
+
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("who", ["viewer", "reviewer", "outsider"])
 def test_people_below_responder_are_refused_every_incident_action(
     request, client_for, incident, action, who
 ):
     before = _changes()
-    response = client_for(request.getfixturevalue(who)).post(
+    person = request.getfixturevalue(who)
+    response = client_for(person).post(
         f"/incidents/{incident.number}/{action}/", ACTIONS[action], HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 403
     assert _changes() == before
+    assert not _taken(action, incident, person)
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -61,6 +76,8 @@ def test_a_responder_colleague_may_take_part_in_the_response(
         f"/incidents/{incident.number}/{action}/", ACTIONS[action], HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
+    assert _taken(action, incident, responder)
+    assert incident.timeline.filter(actor=responder).exists()
 
 
 def test_naming_the_scribe_is_the_leads_decision_not_a_colleagues(
@@ -68,6 +85,8 @@ def test_naming_the_scribe_is_the_leads_decision_not_a_colleagues(
 ):
     url = f"/incidents/{incident.number}/people/"
     assert client_for(responder).post(url, ACTIONS["people"]).status_code == 403
+    incident.refresh_from_db()
+    assert incident.scribe is None
     assert client_for(lead).post(url, ACTIONS["people"]).status_code == 302
     incident.refresh_from_db()
     assert incident.scribe == responder

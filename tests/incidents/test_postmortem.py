@@ -172,6 +172,9 @@ def test_who_reads_and_writes_the_postmortem(client_for, built, request, who, re
         },
     )
     assert saved.status_code == write
+    stored = Postmortem.objects.get(incident=built)
+    assert (stored.root_cause == "The prompt told it to lean to fraud.") == (write == 302)
+    assert AuditEntry.objects.filter(verb="postmortem.edit").exists() == (write == 302)
     if write == 302:
         page = client.get(url).content
         assert b"<script>x</script>" not in page

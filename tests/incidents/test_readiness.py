@@ -402,7 +402,10 @@ def test_there_is_nothing_to_mark_reviewed_before_the_runbook_is_written(client_
 
 
 def test_marking_reviewed_takes_a_post(client_for, owner, system):
+    runbook_revise(actor=owner, system=system, body="1. Degrade")
     assert client_for(owner).get("/systems/refund-classifier/runbook/reviewed/").status_code == 405
+    system.refresh_from_db()
+    assert system.runbook_reviewed_at is None
 
 
 def test_the_runbook_card_offers_the_review_to_its_owner_only(client_for, owner, viewer, system):

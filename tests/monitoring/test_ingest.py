@@ -62,6 +62,7 @@ def test_a_batch_is_accepted_and_a_resent_batch_stores_nothing_new(client, token
 def test_an_id_repeated_within_one_batch_is_stored_once(client, token):
     response = _send(client, token, [_event(1), _event(1), _event(2)])
     assert response.json() == {"accepted": 2, "duplicates": 1}
+    assert sorted(Event.objects.values_list("client_id", flat=True)) == ["e-1", "e-2"]
 
 
 def test_one_bad_event_refuses_the_whole_batch_with_each_problem_named(client, token):

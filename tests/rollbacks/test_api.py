@@ -2,7 +2,7 @@
 
 import pytest
 
-from rollbacks.models import ActiveVersion, Version
+from rollbacks.models import ActiveVersion, Deployment, Version
 from systems.services import token_issue
 
 pytestmark = pytest.mark.django_db
@@ -63,9 +63,14 @@ def test_bad_versions_are_a_400_naming_the_field_and_write_nothing(client_for, s
 
 
 def test_deploying_a_version_that_does_not_exist_is_a_400(client_for, system, responder):
-    response = _deploy(client_for(responder), 9)
+    client = client_for(responder)
+    _add(client)
+    _deploy(client, 1)
+    response = _deploy(client, 9)
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "number"
+    assert ActiveVersion.objects.get(system=system, surface="prompt").version.number == 1
+    assert Deployment.objects.filter(system=system).count() == 1
 
 
 def test_versions_cannot_be_changed_through_the_api(client_for, system, responder):
@@ -96,3 +101,4 @@ def test_a_system_token_cannot_add_or_deploy(client, system, owner):
         HTTP_AUTHORIZATION=f"Bearer {raw}",
     )
     assert response.status_code == 403
+    assert not Version.objects.exists()

@@ -1,5 +1,6 @@
 import pytest
 
+from systems.models import AISystem
 from tests.factories import ActionTypeFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,7 @@ def test_systems_cannot_be_changed_through_the_read_only_api(client_for, admin_u
     assert response.json() == {
         "errors": [{"field": None, "message": 'Method "DELETE" not allowed.'}]
     }
+    assert AISystem.objects.filter(slug="refund-classifier").exists()
 
 
 def test_an_unknown_system_is_a_404_in_the_error_shape(client_for, viewer):

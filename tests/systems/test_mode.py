@@ -227,6 +227,9 @@ def test_with_redis_down_the_mode_is_read_and_changed_in_the_database(
     assert response.status_code == 200
     after = _get(client, token)
     assert (after.json()["mode"], after.json()["revision"]) == ("off", 1)
+    stored = RuntimeMode.objects.get(system=system)
+    assert (stored.mode, stored.revision) == ("off", 1)
+    assert ModeChange.objects.filter(system=system).count() == 1
 
 
 # --- Who may ----------------------------------------------------------------------------
@@ -245,7 +248,8 @@ def test_only_responders_and_above_change_the_mode_through_the_api(
     assert RuntimeMode.objects.get(system=system).mode == ("off" if status == 200 else "ai")
 
 
-def test_a_system_token_cannot_change_its_own_mode(client, system, token):
+def test_a_system_token_cannot_change_its_own_mode(client, system, token, responder):
+    mode_change(actor=responder, system=system, mode="off", reason="Stop")
     response = client.post(
         "/api/v1/systems/refund-classifier/mode",
         {"mode": "ai", "reason": "I am fine"},
@@ -253,6 +257,8 @@ def test_a_system_token_cannot_change_its_own_mode(client, system, token):
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert response.status_code == 403
+    stored = RuntimeMode.objects.get(system=system)
+    assert (stored.mode, stored.revision) == ("off", 1)
 
 
 def test_a_mode_change_without_a_reason_is_a_400_naming_the_field(client_for, system, responder):
@@ -278,8 +284,14 @@ def test_the_system_page_changes_the_mode_for_a_responder_only(
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == status
+    stored = RuntimeMode.objects.get(system=system)
     if status == 200:
         assert b'data-testid="mode">OFF' in response.content
+        assert (stored.mode, stored.revision) == ("off", 1)
+        assert AuditEntry.objects.filter(verb="mode.change").count() == 1
+    else:
+        assert (stored.mode, stored.revision) == ("ai", 0)
+        assert not AuditEntry.objects.filter(verb="mode.change").exists()
 
 
 def test_the_confirm_says_what_each_mode_does_for_this_system(client_for, system, responder):
@@ -324,6 +336,8 @@ def test_an_ack_with_a_bad_client_id_is_a_400(client, system, token):
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "client"
+    assert not ModeAck.objects.exists()
+    assert not system.mode_clients.exists()
 
 
 # --- OFREP --------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def test_claiming_a_human_fallback_needs_saying_where_the_work_goes(client_for, 
         },
     )
     assert "human_fallback" in response.context["form"].errors
+    assert not AISystem.objects.exists()
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
@@ -111,6 +112,8 @@ def test_the_owner_edits_the_system_and_the_change_is_audited(client_for, owner,
         },
     )
     assert response.status_code == 302
+    system.refresh_from_db()
+    assert system.degraded_behaviour == "Refunds under $50 approved, the rest to people."
     entry = AuditEntry.objects.get(verb="system.update")
     assert entry.actor == owner
     assert entry.changes() == [
@@ -130,7 +133,8 @@ def test_a_colleague_who_is_not_the_owner_cannot_edit(client_for, responder, sys
     )
     assert response.status_code == 403
     system.refresh_from_db()
-    assert system.name == "Refund classifier"
+    assert (system.name, system.kind) == ("Refund classifier", "classifier")
+    assert not AuditEntry.objects.filter(verb="system.update").exists()
 
 
 def test_an_admin_may_edit_any_system(client_for, admin_user, system):

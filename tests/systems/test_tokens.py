@@ -93,6 +93,8 @@ def test_a_revoked_token_stops_working_at_once_and_the_revocation_is_audited(
     assert response.json()["errors"][0]["message"] == "This token has been revoked."
     entry = AuditEntry.objects.get(verb="token.revoke")
     assert (entry.actor, entry.reason) == (owner, "leaked in a log")
+    token.refresh_from_db()
+    assert not token.is_active
 
 
 def test_revoking_twice_records_it_once(system):
