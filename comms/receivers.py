@@ -10,32 +10,14 @@ from django.dispatch import receiver
 
 from comms import room, webhooks
 from comms.models import Reminder, Webhook
-from incidents import severity, signals
+from comms.services.status_updates import reminders_cancel, update_schedule
+from incidents import signals
 from incidents.models import Incident, TimelineEntry
 
 
 @receiver(signals.timeline_recorded, sender=TimelineEntry)
 def room_tell(*, entry, **_):
     transaction.on_commit(lambda: room.room_send_entry(entry))
-
-
-def reminders_cancel(incident: Incident, kind: str, now) -> None:
-    Reminder.objects.filter(incident=incident, kind=kind, done_at=None).update(done_at=now)
-
-
-def update_schedule(incident: Incident, now) -> None:
-    """Set when the next status update is owed, and the reminder that chases it."""
-    cadence = severity.update_cadence(incident.severity) if incident.is_open else None
-    due = now + cadence if cadence else None
-    if incident.next_update_due_at and due:
-        due = min(due, incident.next_update_due_at)
-    if due == incident.next_update_due_at:
-        return
-    incident.next_update_due_at = due
-    incident.save(update_fields=["next_update_due_at"])
-    reminders_cancel(incident, Reminder.Kind.UPDATE_OVERDUE, now)
-    if due:
-        Reminder.objects.create(incident=incident, kind=Reminder.Kind.UPDATE_OVERDUE, due_at=due)
 
 
 def _declared(incident: Incident, at) -> None:

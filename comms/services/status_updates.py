@@ -7,7 +7,6 @@ from django.utils import timezone
 
 from comms import webhooks
 from comms.models import Reminder, StatusUpdate, Webhook
-from comms.receivers import reminders_cancel
 from core.permissions import require
 from core.services import audit_record
 from incidents import severity
@@ -16,6 +15,30 @@ from incidents.models import Incident, TimelineEntry
 from incidents.services.timeline import timeline_record
 
 UPDATE_FIELD_MAX = 4000
+
+
+def reminders_cancel(incident: Incident, kind: str, now) -> None:
+    Reminder.objects.filter(incident=incident, kind=kind, done_at=None).update(done_at=now)
+
+
+def update_owed(incident: Incident, due, now) -> None:
+    """The next status update is owed at `due` (None: none is owed), chased by a reminder."""
+    incident.next_update_due_at = due
+    incident.save(update_fields=["next_update_due_at"])
+    reminders_cancel(incident, Reminder.Kind.UPDATE_OVERDUE, now)
+    if due:
+        Reminder.objects.create(incident=incident, kind=Reminder.Kind.UPDATE_OVERDUE, due_at=due)
+
+
+def update_schedule(incident: Incident, now) -> None:
+    """After a change of severity or status: the next update at the cadence, never later
+    than one already owed."""
+    cadence = severity.update_cadence(incident.severity) if incident.is_open else None
+    due = now + cadence if cadence else None
+    if incident.next_update_due_at and due:
+        due = min(due, incident.next_update_due_at)
+    if due != incident.next_update_due_at:
+        update_owed(incident, due, now)
 
 
 @transaction.atomic
@@ -53,11 +76,7 @@ def status_update_post(
         doing=doing,
         next_update_at=due,
     )
-    incident.next_update_due_at = due
-    incident.save(update_fields=["next_update_due_at"])
-    reminders_cancel(incident, Reminder.Kind.UPDATE_OVERDUE, now)
-    if due:
-        Reminder.objects.create(incident=incident, kind=Reminder.Kind.UPDATE_OVERDUE, due_at=due)
+    update_owed(incident, due, now)
     audit_record(
         actor=actor,
         verb="incident.status_update",

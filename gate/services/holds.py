@@ -12,8 +12,8 @@ from core.services import audit_record
 from gate import rules
 from gate.errors import GateError
 from gate.models import Hold
-from incidents.models import TimelineEntry
-from incidents.services.timeline import timeline_record_on_open
+from incidents.models import Incident, TimelineEntry
+from incidents.services.timeline import timeline_record
 
 # How many holds one statement claims (decisions and expiry).
 CLAIM_CHUNK = 1000
@@ -52,8 +52,9 @@ def holds_claim(ids: list[int], *, status: str | None, now: datetime, user_id, r
 
 def holds_record(holds, *, actor, verb: str, reason: str, now: datetime) -> None:
     """Each decided hold audited; one line per action type and outcome on the timeline of
-    every open incident of its system (as a mode change or a deployment is)."""
-    counts: dict = {}
+    every open incident of the holds' systems (as a mode change or a deployment is), the
+    counts of all its systems together."""
+    by_system: dict = {}
     for hold in holds:
         audit_record(
             actor=actor,
@@ -63,19 +64,27 @@ def holds_record(holds, *, actor, verb: str, reason: str, now: datetime) -> None
             after={"status": hold.status, "expired": hold.expired},
             reason=reason,
         )
-        key = (hold.action_type.name, hold.status, hold.system_id)
-        counts[key] = counts.get(key, 0) + 1
-    for (action, status, system_id), n in sorted(counts.items()):
-        how = f"expired to {status}" if verb == "hold.expire" else status
-        timeline_record_on_open(
-            systems=[system_id],
-            kind=TimelineEntry.Kind.GATE,
-            actor=actor,
-            at=now,
-            text=f"{n} held {action} action{'s' if n != 1 else ''} {how}"
-            + (f": {reason}" if reason else "."),
-            data={"holds": n, "action": action, "status": status},
-        )
+        key = (hold.action_type.name, hold.status)
+        by_system.setdefault(hold.system_id, {}).setdefault(key, 0)
+        by_system[hold.system_id][key] += 1
+    if not by_system:
+        return
+    for incident in Incident.objects.open_for(*by_system).prefetch_related("systems"):
+        counts: dict = {}
+        for system in incident.systems.all():
+            for key, n in by_system.get(system.pk, {}).items():
+                counts[key] = counts.get(key, 0) + n
+        for (action, status), n in sorted(counts.items()):
+            how = f"expired to {status}" if verb == "hold.expire" else status
+            timeline_record(
+                incident=incident,
+                kind=TimelineEntry.Kind.GATE,
+                actor=actor,
+                at=now,
+                text=f"{n} held {action} action{'s' if n != 1 else ''} {how}"
+                + (f": {reason}" if reason else "."),
+                data={"holds": n, "action": action, "status": status},
+            )
 
 
 def holds_decide(*, actor, holds, outcome: str, reason: str, now: datetime | None = None) -> int:
