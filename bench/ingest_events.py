@@ -85,10 +85,6 @@ TIMELINE_RATE = 25_000  # events/s of the simulated traffic, all senders togethe
 TARGET_RATE = 25_000
 TARGET_RATIO = 0.5
 VERSIONS = {"model": "1", "prompt": "1"}
-RAW_COLUMNS = (
-    "client_id, ts, received_at, input, label, score, text, refused, versions, served, "
-    "actions, subject, system_id"
-)
 
 
 # --- Set-up --------------------------------------------------------------------------------
@@ -177,21 +173,15 @@ def raw_rows(system, batches: list[list]) -> list[list[tuple]]:
 # --- Raw COPY baseline ---------------------------------------------------------------------
 
 
-TEMP_TABLE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event (client_id text, ts timestamptz, "
-    "received_at timestamptz, input jsonb, label text, score double precision, text text, "
-    "refused boolean, versions jsonb, served jsonb, actions jsonb, subject text"
-    ") ON COMMIT DELETE ROWS"
-)
-
-
 def raw_copy(batches: list[list[tuple]], via_temp: bool = False) -> dict:
     """One connection, into a fresh copy of monitoring_event: one COPY + commit per batch.
     `via_temp`: the product's SQL instead (COPY into a temporary table, then `INSERT ...
     ON CONFLICT DO NOTHING RETURNING`), still without its Python work and rollups."""
     import psycopg
 
-    columns = RAW_COLUMNS.removesuffix(", system_id")
+    from monitoring.services import ingest
+
+    columns = ingest.EVENT_COLUMNS
     system_id = batches[0][0][-1]
     if via_temp:  # the temporary table has no system_id: drop it from the rows, untimed
         batches = [[row[:-1] for row in batch] for batch in batches]
@@ -200,7 +190,7 @@ def raw_copy(batches: list[list[tuple]], via_temp: bool = False) -> dict:
         conn.execute("DROP TABLE IF EXISTS bench_raw")
         conn.execute("CREATE TABLE bench_raw (LIKE monitoring_event INCLUDING ALL)")
         conn.execute("TRUNCATE bench_raw")
-        conn.execute(TEMP_TABLE)
+        conn.execute(ingest.INCOMING_TABLE)
         conn.execute("CHECKPOINT")
         conn.autocommit = False
         rows = 0
@@ -220,7 +210,7 @@ def raw_copy(batches: list[list[tuple]], via_temp: bool = False) -> dict:
                 )
                 check(len(cursor.fetchall()) == len(batch), "bench_raw had some of the rows")
             else:
-                with cursor.copy(f"COPY bench_raw ({RAW_COLUMNS}) FROM STDIN") as copy:
+                with cursor.copy(f"COPY bench_raw ({columns}, system_id) FROM STDIN") as copy:
                     for row in batch:
                         copy.write_row(row)
             conn.commit()

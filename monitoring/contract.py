@@ -7,6 +7,7 @@ a batch with any problem is refused whole.
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -17,8 +18,27 @@ MAX_EVENTS = 5000
 MAX_TEXT = 100_000
 MAX_ACTIONS = 100
 SURFACES = ("model", "prompt", "retrieval", "config")
-FIELDS = {"id", "ts", "input", "output", "refused", "versions", "actions", "subject"}
+FIELDS = {
+    "id",
+    "ts",
+    "input",
+    "output",
+    "refused",
+    "versions",
+    "actions",
+    "subject",
+    "scores",
+    "error",
+    "finish_reason",
+    "usage",
+    "provider",
+}
 OUTPUT_FIELDS = {"label", "score", "text"}
+USAGE_FIELDS = ("input_tokens", "output_tokens")
+# Named scores from a team's own evaluators (faithfulness, toxicity...): a few per event.
+MAX_SCORES = 20
+SCORE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_TOKENS = 10**9
 # A sender's clock may run a little fast; an event from much further ahead is a bug.
 FUTURE_SLACK = timedelta(minutes=5)
 # One encoder for every event: json.dumps with separators builds a new one per call.
@@ -50,6 +70,12 @@ class Checked:
     actions: list
     actions_json: str
     subject: str
+    scores: dict[str, float]
+    error: str
+    finish_reason: str
+    input_tokens: int | None
+    output_tokens: int | None
+    provider: str
 
 
 def events_check(payload, now: datetime | None = None) -> tuple[list[Checked], list[dict]]:
@@ -184,6 +210,12 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
         subject = ""
     if not _text(subject, 200):
         problems.append(_problem(index, "subject", "A string of at most 200 characters."))
+    scores = _scores(index, event.get("scores", {}), problems)
+    usage = _usage(index, event.get("usage", {}), problems)
+    error, finish_reason, provider = (
+        _short_text(index, event, field, limit, problems)
+        for field, limit in (("error", 100), ("finish_reason", 40), ("provider", 64))
+    )
     if len(problems) > before:
         return None
     actions = [{"type": a["type"], "subject": a.get("subject", "")} for a in actions]
@@ -211,7 +243,63 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
         actions=actions,
         actions_json=actions_json,
         subject=subject,
+        scores=scores,
+        error=error,
+        finish_reason=finish_reason,
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        provider=provider,
     )
+
+
+def _finite(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
+def _scores(index: int, scores, problems: list) -> dict[str, float]:
+    """`{"faithfulness": 0.82}`: named finite numbers, at most MAX_SCORES of them."""
+    if not isinstance(scores, dict) or len(scores) > MAX_SCORES:
+        problems.append(
+            _problem(index, "scores", f"An object of at most {MAX_SCORES} named numbers.")
+        )
+        return {}
+    for name, value in scores.items():
+        if not SCORE_NAME.fullmatch(name):
+            problems.append(
+                _problem(index, "scores", "Score names are 1 to 64 letters, digits or _ . : -.")
+            )
+        elif not _finite(value):
+            problems.append(_problem(index, f"scores.{name}", "A finite number."))
+    return {name: float(value) for name, value in scores.items() if _finite(value)}
+
+
+def _usage(index: int, usage, problems: list) -> dict[str, int]:
+    """`{"input_tokens": 812, "output_tokens": 164}`: whole numbers of tokens."""
+    if not isinstance(usage, dict):
+        problems.append(_problem(index, "usage", "An object with input_tokens, output_tokens."))
+        return {}
+    for field in sorted(usage.keys() - set(USAGE_FIELDS)):
+        problems.append(_problem(index, f"usage.{field}", "Not a field of usage."))
+    found = {}
+    for field in USAGE_FIELDS:
+        value = usage.get(field)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+            problems.append(_problem(index, f"usage.{field}", "A whole number of tokens."))
+        else:
+            found[field] = value
+    return found
+
+
+def _short_text(index: int, event: dict, field: str, limit: int, problems: list) -> str:
+    value = event.get(field) or ""
+    if not _text(value, limit) or "\x00" in value:
+        problems.append(
+            _problem(index, field, f"A string of at most {limit} characters, without NUL.")
+        )
+        return ""
+    return value
 
 
 def _timestamp(value) -> datetime | None:

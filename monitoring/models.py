@@ -28,6 +28,14 @@ class Event(models.Model):
     served = models.JSONField(default=dict)
     actions = models.JSONField(default=list)
     subject = models.CharField(max_length=200, blank=True)
+    # What a generative-AI call adds: scores from the team's own evaluators, the error type
+    # ("" when none), why generation stopped, tokens used, who served the model.
+    scores = models.JSONField(default=dict)
+    error = models.CharField(max_length=100, blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    input_tokens = models.IntegerField(null=True)
+    output_tokens = models.IntegerField(null=True)
+    provider = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [
@@ -80,6 +88,9 @@ class Monitor(models.Model):
         NUMERIC = "numeric", "Numeric output distribution"
         INPUT_FEATURE = "input_feature", "Input feature distribution"
         ACCURACY = "accuracy", "Ground-truth accuracy (from reviews)"
+        ERROR_RATE = "error_rate", "Error share"
+        FINISH_REASON = "finish_reason", "Finish reason share"
+        SCORE_SHARE = "score_share", "Evaluation score below (or above) a threshold"
 
     class Status(models.TextChoices):
         LEARNING = "learning", "learning its baseline"
@@ -87,7 +98,15 @@ class Monitor(models.Model):
         FIRING = "firing", "firing"
 
     # Kinds watched by the sequential detector (a share per event); the others are shapes.
-    RATE_KINDS = {Kind.CATEGORY_SHARE, Kind.REFUSAL_RATE, Kind.PATTERN, Kind.ACTION_RATE}
+    RATE_KINDS = {
+        Kind.CATEGORY_SHARE,
+        Kind.REFUSAL_RATE,
+        Kind.PATTERN,
+        Kind.ACTION_RATE,
+        Kind.ERROR_RATE,
+        Kind.FINISH_REASON,
+        Kind.SCORE_SHARE,
+    }
     # Kinds not counted in the rollups: the app that holds their data evaluates them
     # (ground truth registers the accuracy evaluator; monitoring.services.evaluation).
     EXTERNAL_KINDS = {Kind.ACCURACY}
@@ -97,8 +116,13 @@ class Monitor(models.Model):
     )
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # What is watched, by kind: a label, a regex, an action type, "length"/"score", a feature.
+    # What is watched, by kind: a label, a regex, an action type, a number ("length",
+    # "score", "usage.output_tokens", "scores.<name>"), a feature, an error type, a finish
+    # reason, a score's name.
     target = models.CharField(max_length=300, blank=True)
+    # Score shares only: the share of scored events below (or above) this value.
+    threshold = models.FloatField(null=True, blank=True)
+    below = models.BooleanField(default=True)
     # Input features only: is it a category or a number?
     numeric = models.BooleanField(default=False)
     # The baseline: the previous `baseline_days`, or a pinned period when both ends are set.
@@ -151,17 +175,45 @@ class Monitor(models.Model):
             self.Kind.NUMERIC: (self.target, ""),
             self.Kind.INPUT_FEATURE: (f"input:{self.target}", ""),
             self.Kind.ACCURACY: ("reviews", ""),
+            self.Kind.ERROR_RATE: ("error", self.target),
+            self.Kind.FINISH_REASON: ("finish", self.target),
+            self.Kind.SCORE_SHARE: (f"score_share:{self.pk}", ""),
         }[self.Kind(self.kind)]
+
+    @property
+    def denominator(self) -> tuple[str, str | None]:
+        """(rollup signal, key) a rate is a share of: every event, or for a score share
+        the events that carry the score (key None: every key of the signal)."""
+        if self.kind == self.Kind.SCORE_SHARE:
+            return f"scores.{self.target}", None
+        return "events", ""
 
 
 class Alert(models.Model):
-    """A monitor firing. One open alert per monitor; it resolves when the signal returns."""
+    """A monitor firing, or an alert sent by the tools a team already runs (Alertmanager,
+    Grafana, anything speaking PagerDuty's Events API). One open alert per monitor, and per
+    fingerprint of an external source; it resolves when the signal returns or the sender
+    says so."""
 
     class Status(models.TextChoices):
         OPEN = "open"
         RESOLVED = "resolved"
 
-    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts")
+    class Source(models.TextChoices):
+        MONITOR = "monitor", "Failsafe monitor"
+        ALERTMANAGER = "alertmanager", "Alertmanager"
+        PAGERDUTY = "pagerduty", "PagerDuty Events API"
+
+    monitor = models.ForeignKey(
+        Monitor, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MONITOR)
+    # External alerts: the sender's identity of the alert (Alertmanager's fingerprint,
+    # PagerDuty's dedup_key), its labels and annotations (or payload details) as sent.
+    fingerprint = models.CharField(max_length=255, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     system = models.ForeignKey("systems.AISystem", on_delete=models.CASCADE, related_name="+")
     incident = models.ForeignKey(
         "incidents.Incident",
@@ -183,7 +235,12 @@ class Alert(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["monitor"], condition=Q(status="open"), name="alert_one_open_per_monitor"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["system", "source", "fingerprint"],
+                condition=Q(status="open") & ~Q(fingerprint=""),
+                name="alert_one_open_per_fingerprint",
+            ),
         ]
 
     def __str__(self):

@@ -40,6 +40,14 @@ def score_bin(score: float) -> str:
     return SCORE_BINS[1 + min(int(score * 10), 9)]
 
 
+def evaluation_bin(value: float) -> str:
+    """An evaluator's score: tenths where scores usually live (0 to 1), powers of two
+    beyond (a 1-5 rating, a raw count)."""
+    if 0 <= value <= 1:
+        return SCORE_BINS[1 + min(int(value * 10), 9)]
+    return number_bin(value)
+
+
 def number_bin(value: float) -> str:
     """Powers of two either side of zero: input features come in every scale."""
     if not math.isfinite(value):
@@ -57,13 +65,17 @@ def bin_order(signal: str, keys) -> list[str]:
     if signal == "score":
         return [b for b in SCORE_BINS if b in keys]
 
-    def value(key: str) -> float:
-        if key in ("0", "nan"):
-            return 0.0
-        sign = -1 if key.startswith("-") else 1
-        return sign * 2.0 ** int(key.lstrip("-")[2:])
+    return sorted(keys, key=bin_value)
 
-    return sorted(keys, key=value)
+
+def bin_value(key: str) -> float:
+    """A bin's representative value: a tenth's middle, a power of two's middle."""
+    if "." in key:
+        return float(key) + 0.05
+    if key in ("0", "nan"):
+        return 0.0
+    sign = -1 if key.startswith("-") else 1
+    return sign * 1.5 * 2.0 ** int(key.lstrip("-")[2:])
 
 
 def served_key(served: dict, refs: dict) -> str:
@@ -86,14 +98,17 @@ def count(
     width: int,
     patterns: dict[int, re.Pattern] | None = None,
     inputs: dict[str, bool] | None = None,
+    thresholds: dict[int, tuple[str, float, bool]] | None = None,
 ) -> Counter:
     """(bucket, signal, key, served) → events, for checked `events` and what served each.
 
     `patterns` maps a pattern monitor's id to its regex; `inputs` an input feature to
-    whether it is numeric. Only what a monitor watches is counted for those two."""
+    whether it is numeric; `thresholds` a score-share monitor's id to (score, threshold,
+    below). Only what a monitor watches is counted for those three."""
     totals: Counter = Counter()
     patterns = patterns or {}
     inputs = inputs or {}
+    thresholds = thresholds or {}
     for event, versions in zip(events, served, strict=True):
         bucket = bucket_of(event.ts, width)
         where = served_key(versions, event.versions)
@@ -108,6 +123,7 @@ def count(
             totals[bucket, "score", score_bin(event.score), where] += 1
         for action in event.actions:
             totals[bucket, "action", action["type"], where] += 1
+        _count_generation(totals, bucket, where, event, thresholds)
         for monitor_id, pattern in patterns.items():
             if event.text and pattern.search(event.text):
                 totals[bucket, f"pattern:{monitor_id}", "", where] += 1
@@ -121,3 +137,23 @@ def count(
             else:
                 totals[bucket, f"input:{feature}", str(value)[:100], where] += 1
     return totals
+
+
+def _count_generation(totals: Counter, bucket, where: str, event, thresholds) -> None:
+    """What a generative-AI call adds: errors (any, and by type), finish reasons, token
+    usage, and each evaluator's score."""
+    if event.error:
+        totals[bucket, "error", "", where] += 1
+        totals[bucket, "error", event.error, where] += 1
+    if event.finish_reason:
+        totals[bucket, "finish", event.finish_reason, where] += 1
+    for field in ("input_tokens", "output_tokens"):
+        tokens = getattr(event, field)
+        if tokens is not None:
+            totals[bucket, f"usage.{field}", number_bin(float(tokens)), where] += 1
+    for name, score in event.scores.items():
+        totals[bucket, f"scores.{name}", evaluation_bin(score), where] += 1
+    for monitor_id, (name, threshold, below) in thresholds.items():
+        score = event.scores.get(name)
+        if score is not None and (score < threshold if below else score > threshold):
+            totals[bucket, f"score_share:{monitor_id}", "", where] += 1

@@ -34,12 +34,19 @@ def baseline_window(monitor: Monitor, now: datetime) -> tuple[datetime, datetime
 def observed(monitor: Monitor, since: datetime, until: datetime) -> tuple[int, dict[str, int]]:
     """(events, counts of what the monitor watches) over a window. For a rate monitor the
     counts are `{"x": successes}`; for a shape, its histogram."""
-    total = counts(monitor.system, "events", since, until).get("", 0)
+    total = denominator_count(monitor, since, until)
     signal, key = monitor.signal
     found = counts(monitor.system, signal, since, until)
     if monitor.is_rate:
         return total, {"x": found.get(key, 0)}
     return total, found
+
+
+def denominator_count(monitor: Monitor, since: datetime, until: datetime) -> int:
+    """How many events the monitor's share is of, over a window."""
+    signal, key = monitor.denominator
+    found = counts(monitor.system, signal, since, until)
+    return sum(found.values()) if key is None else found.get(key, 0)
 
 
 def rate_of(monitor: Monitor) -> float | None:
@@ -78,12 +85,13 @@ def expected_delay(monitor: Monitor) -> dict | None:
 def _points(monitor: Monitor, since: datetime, until: datetime, step: int, by_served=False):
     """Per step (and served versions): events and watched counts."""
     signal, key = monitor.signal
+    per, per_key = monitor.denominator
     rows = (
         Rollup.objects.filter(
             system=monitor.system,
             bucket__gte=since,
             bucket__lt=until,
-            signal__in=["events", signal],
+            signal__in=[per, signal],
         )
         .values_list("bucket", "signal", "key", "served", "n")
         .iterator()
@@ -93,8 +101,9 @@ def _points(monitor: Monitor, since: datetime, until: datetime, step: int, by_se
     for bucket, row_signal, row_key, served, n in rows:
         slot = int((bucket.timestamp() - start) // step)
         cell = cells[(served if by_served else "", slot)]
-        if row_signal == "events":
-            cell["n"] += n
+        if row_signal == per:
+            if per_key is None or row_key == per_key:
+                cell["n"] += n
         elif not monitor.is_rate or row_key == key:
             cell["counts"][row_key] += n
     return cells
@@ -129,10 +138,7 @@ def _midpoint(monitor: Monitor, key: str) -> float:
     if "-" in key and not key.startswith("-"):
         lo, hi = key.split("-")
         return (float(lo) + float(hi)) / 2
-    if key in ("0", "nan"):
-        return 0.0
-    sign = -1 if key.startswith("-") else 1
-    return sign * 1.5 * 2.0 ** int(key.lstrip("-")[2:])
+    return rollups.bin_value(key)
 
 
 def baseline_value(monitor: Monitor) -> float | None:

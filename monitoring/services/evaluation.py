@@ -80,12 +80,13 @@ def monitors_evaluate(now: datetime | None = None) -> dict:
 
 
 def _new_buckets(monitors, through) -> dict:
-    """(signal, key) → {bucket: events} for the rate monitors of one system, one query."""
+    """(signal, key) → {bucket: events} for the rate monitors of one system, one query
+    (key None: summed over keys)."""
     rate = [m for m in monitors if m.is_rate and m.evaluated_through]
     if not rate:
         return {}
     since = min(m.evaluated_through for m in rate)
-    wanted = {"events"} | {m.signal[0] for m in rate}
+    wanted = {m.signal[0] for m in rate} | {m.denominator[0] for m in rate}
     rows: dict = defaultdict(lambda: defaultdict(int))
     for bucket, signal, key, n in (
         Rollup.objects.filter(
@@ -95,7 +96,8 @@ def _new_buckets(monitors, through) -> dict:
         .annotate(total=Sum("n"))
         .values_list("bucket", "signal", "key", "total")
     ):
-        rows[signal, key if signal != "events" else ""][bucket] += n
+        rows[signal, key][bucket] += n
+        rows[signal, None][bucket] += n  # a denominator of every key
     return rows
 
 
@@ -130,7 +132,7 @@ def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
         fired = None
         if claimed_through is not None:
             signal, key = monitor.signal
-            events = rows.get(("events", ""), {})
+            events = rows.get(monitor.denominator, {})
             hits = rows.get((signal, key), {})
             for bucket in sorted(b for b in events if b >= claimed_through):
                 state, design = bank_update(

@@ -33,7 +33,7 @@ def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
     unique = list({event.client_id: event for event in reversed(checked)}.values())[::-1]
     refs = version_refs(system)
     served = [_resolve(event.versions, refs) for event in unique]
-    patterns, inputs = _watched(system)
+    patterns, inputs, thresholds = _watched(system)
     received_at = now or datetime.now(UTC)
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -48,6 +48,7 @@ def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
             settings.FAILSAFE_ROLLUP_SECONDS,
             patterns,
             inputs,
+            thresholds,
         )
         _rollups_add(system, totals)
     return {"accepted": len(new), "duplicates": len(checked) - len(new)}
@@ -58,22 +59,29 @@ def _resolve(versions: dict, refs: dict) -> dict:
     return {surface: refs[surface].get(ref) for surface, ref in versions.items()}
 
 
-def _watched(system) -> tuple[dict[int, re.Pattern], dict[str, bool]]:
-    """What only some monitors need counted: their regexes and input features."""
-    patterns, inputs = {}, {}
-    for pk, kind, target, numeric in Monitor.objects.filter(
-        system=system, enabled=True, kind__in=[Monitor.Kind.PATTERN, Monitor.Kind.INPUT_FEATURE]
-    ).values_list("pk", "kind", "target", "numeric"):
+def _watched(system):
+    """What only some monitors need counted: their regexes, input features and score
+    thresholds."""
+    patterns: dict[int, re.Pattern] = {}
+    inputs: dict[str, bool] = {}
+    thresholds: dict[int, tuple[str, float, bool]] = {}
+    for pk, kind, target, numeric, threshold, below in Monitor.objects.filter(
+        system=system,
+        enabled=True,
+        kind__in=[Monitor.Kind.PATTERN, Monitor.Kind.INPUT_FEATURE, Monitor.Kind.SCORE_SHARE],
+    ).values_list("pk", "kind", "target", "numeric", "threshold", "below"):
         if kind == Monitor.Kind.PATTERN:
             patterns[pk] = re.compile(target)
+        elif kind == Monitor.Kind.SCORE_SHARE:
+            thresholds[pk] = (target, threshold, below)
         else:
             inputs[target] = numeric
-    return patterns, inputs
+    return patterns, inputs, thresholds
 
 
 EVENT_COLUMNS = (
     "client_id, ts, received_at, input, label, score, text, refused, versions, served, "
-    "actions, subject"
+    "actions, subject, scores, error, finish_reason, input_tokens, output_tokens, provider"
 )
 
 
@@ -102,18 +110,29 @@ def incoming_rows(events, served, received_at):
             once(versions),
             event.actions_json,
             event.subject,
+            contract.compact_json(event.scores) if event.scores else "{}",
+            event.error,
+            event.finish_reason,
+            event.input_tokens,
+            event.output_tokens,
+            event.provider,
         )
+
+
+INCOMING_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
+    "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
+    "label text, score double precision, text text, refused boolean, "
+    "versions jsonb, served jsonb, actions jsonb, subject text, scores jsonb, "
+    "error text, finish_reason text, input_tokens integer, output_tokens integer, "
+    "provider text"
+    ") ON COMMIT DELETE ROWS"
+)
 
 
 def copy_incoming(cursor, events, served, received_at) -> None:
     """COPY a batch into this connection's temporary table (emptied at commit)."""
-    cursor.execute(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
-        "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
-        "label text, score double precision, text text, refused boolean, "
-        "versions jsonb, served jsonb, actions jsonb, subject text"
-        ") ON COMMIT DELETE ROWS"
-    )
+    cursor.execute(INCOMING_TABLE)
     with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
         for row in incoming_rows(events, served, received_at):
             copy.write_row(row)
@@ -157,6 +176,12 @@ def _store_orm(system, events, served, received_at) -> set[str]:
             served=versions,
             actions=event.actions,
             subject=event.subject,
+            scores=event.scores,
+            error=event.error,
+            finish_reason=event.finish_reason,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            provider=event.provider,
         )
         for event, versions in zip(events, served, strict=True)
         if event.client_id not in known

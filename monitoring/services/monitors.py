@@ -1,6 +1,7 @@
 """Configuring monitors, and what the evaluation keeps of them: the baseline each is
 compared with, and the detector calibrated on it."""
 
+import math
 import re
 from datetime import datetime, timedelta
 
@@ -9,6 +10,7 @@ from django.db import transaction
 from core.errors import ServiceError
 from core.permissions import require
 from core.services import actor_of, audit_record, snapshot
+from monitoring import contract
 from monitoring.detectors.cusum import DetectorBank, bank_for, bank_start
 from monitoring.models import Monitor, Rollup
 from monitoring.selectors.signals import baseline_window, observed, rate_of
@@ -24,7 +26,10 @@ MONITOR_FIELDS = [
     "min_shift",
     "window_minutes",
     "enabled",
+    "threshold",
+    "below",
 ]
+NUMERIC_TARGETS = ("length", "score", "usage.input_tokens", "usage.output_tokens")
 
 
 class MonitorError(ServiceError):
@@ -51,8 +56,25 @@ def _monitor_check(system, fields: dict) -> None:
             raise MonitorError(f"Not a regular expression: {error}.", "target") from None
         if not target:
             raise MonitorError("The pattern to count in output text.", "target")
-    if kind == Monitor.Kind.NUMERIC and target not in ("length", "score"):
-        raise MonitorError("length (of the output text) or score.", "target")
+    if kind == Monitor.Kind.NUMERIC and not (
+        target in NUMERIC_TARGETS
+        or (target.startswith("scores.") and contract.SCORE_NAME.fullmatch(target[7:]))
+    ):
+        raise MonitorError(
+            "length (of the output text), score, usage.input_tokens, usage.output_tokens "
+            "or scores.<name> (an evaluator's score).",
+            "target",
+        )
+    if kind == Monitor.Kind.ERROR_RATE and not re.fullmatch(r"[\w.:-]{0,100}", target):
+        raise MonitorError("An error type as events send it, or empty for any error.", "target")
+    if kind == Monitor.Kind.FINISH_REASON and not re.fullmatch(r"[\w.:-]{1,40}", target):
+        raise MonitorError("Which finish reason's share to watch, e.g. length.", "target")
+    if kind == Monitor.Kind.SCORE_SHARE:
+        if not contract.SCORE_NAME.fullmatch(target):
+            raise MonitorError("The score's name as events send it, e.g. faithfulness.", "target")
+        threshold = fields.get("threshold")
+        if threshold is None or not math.isfinite(threshold):
+            raise MonitorError("The score below (or above) which an event counts.", "threshold")
     if kind == Monitor.Kind.INPUT_FEATURE and not re.fullmatch(r"[\w.-]{1,100}", target):
         raise MonitorError("The input feature's name, as events send it.", "target")
     start, end = fields.get("baseline_start"), fields.get("baseline_end")
