@@ -5,6 +5,7 @@ import json
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from prometheus_client import Counter
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 
 from core.api import error_response
 from core.permissions import HasRole, require
+from monitoring.contract import BatchTooLarge
 from monitoring.models import Alert, Monitor
 from monitoring.services.ingest import IngestError, events_ingest
 from monitoring.services.monitors import MONITOR_FIELDS, monitor_create
@@ -25,6 +27,22 @@ class RawBody(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return None
+
+
+# Refused batches are stored nowhere, so they are counted here, per process (docs/METRICS.md).
+INGEST_REJECTS = Counter(
+    "failsafe_ingest_rejects",
+    "Event batches refused whole by this process, by reason.",
+    ["reason"],
+)
+INGEST_REJECT_REASONS = ("too_large", "not_json", "invalid")
+for _reason in INGEST_REJECT_REASONS:  # each series exists from the start, at 0
+    INGEST_REJECTS.labels(_reason)
+
+
+def _refused(reason: str, status_code: int, message: str):
+    INGEST_REJECTS.labels(reason).inc()
+    return error_response(status_code, message, "events")
 
 
 class EventsView(APIView):
@@ -51,21 +69,25 @@ class EventsView(APIView):
         system = get_object_or_404(AISystem, slug=slug)
         limit = settings.FAILSAFE_EVENTS_MAX_BYTES
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-            return error_response(413, f"At most {limit} bytes per request.", "events")
+            return _refused("too_large", 413, f"At most {limit} bytes per request.")
         body = request._request.read(limit + 1)
         if len(body) > limit:
-            return error_response(413, f"At most {limit} bytes per request.", "events")
+            return _refused("too_large", 413, f"At most {limit} bytes per request.")
         try:
             payload = json.loads(body)
         except ValueError as error:
-            return error_response(400, f"Not JSON: {error}.", "events")
+            return _refused("not_json", 400, f"Not JSON: {error}.")
         except RecursionError:
-            return error_response(400, "Not JSON this deeply nested.", "events")
+            return _refused("not_json", 400, "Not JSON this deeply nested.")
         # Too many events (contract.BatchTooLarge, a 413) goes to the API's error handler;
         # a refused batch is answered here, every problem with its event's index.
         try:
             counts = events_ingest(system=system, payload=payload)
+        except BatchTooLarge:
+            INGEST_REJECTS.labels("too_large").inc()
+            raise
         except IngestError as error:
+            INGEST_REJECTS.labels("invalid").inc()
             return Response({"errors": error.problems}, status=status.HTTP_400_BAD_REQUEST)
         return Response(counts, status=status.HTTP_202_ACCEPTED)
 
@@ -78,7 +100,8 @@ class MonitorSerializer(serializers.ModelSerializer):
 
 
 class AlertSerializer(serializers.ModelSerializer):
-    monitor = serializers.CharField(source="monitor.name")
+    # null for an alert sent by another tool (its `source`, `fingerprint` and `labels` say which).
+    monitor = serializers.CharField(source="monitor.name", default=None)
     incident = serializers.IntegerField(source="incident.number", default=None)
 
     class Meta:
@@ -86,6 +109,10 @@ class AlertSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "monitor",
+            "source",
+            "fingerprint",
+            "labels",
+            "last_seen_at",
             "status",
             "summary",
             "opened_at",

@@ -148,11 +148,7 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
         if not _text(label, 100):
             problems.append(_problem(index, "output.label", "A string of at most 100 characters."))
         score = output.get("score")
-        if score is not None and (
-            isinstance(score, bool)
-            or not isinstance(score, int | float)
-            or not math.isfinite(score)
-        ):
+        if score is not None and not _finite(score):
             problems.append(_problem(index, "output.score", "A finite number."))
         text = output.get("text", "")
         if text is None:
@@ -210,8 +206,8 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
         subject = ""
     if not _text(subject, 200):
         problems.append(_problem(index, "subject", "A string of at most 200 characters."))
-    scores = _scores(index, event.get("scores", {}), problems)
-    usage = _usage(index, event.get("usage", {}), problems)
+    scores = _scores(index, _object(event, "scores"), problems)
+    usage = _usage(index, _object(event, "usage"), problems)
     error, finish_reason, provider = (
         _short_text(index, event, field, limit, problems)
         for field, limit in (("error", 100), ("finish_reason", 40), ("provider", 64))
@@ -253,7 +249,18 @@ def _check(index: int, event, latest: datetime, problems: list) -> Checked | Non
 
 
 def _finite(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a JSON integer beyond any float: a 400, not a 500
+        return False
+
+
+def _object(event: dict, field: str):
+    """An optional object field: absent or null means empty."""
+    value = event.get(field)
+    return {} if value is None else value
 
 
 def _scores(index: int, scores, problems: list) -> dict[str, float]:
@@ -266,7 +273,11 @@ def _scores(index: int, scores, problems: list) -> dict[str, float]:
     for name, value in scores.items():
         if not SCORE_NAME.fullmatch(name):
             problems.append(
-                _problem(index, "scores", "Score names are 1 to 64 letters, digits or _ . : -.")
+                _problem(
+                    index,
+                    "scores",
+                    f"{name[:70]!r} is not a score name: 1 to 64 letters, digits or _ . : -.",
+                )
             )
         elif not _finite(value):
             problems.append(_problem(index, f"scores.{name}", "A finite number."))
@@ -286,14 +297,19 @@ def _usage(index: int, usage, problems: list) -> dict[str, int]:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
-            problems.append(_problem(index, f"usage.{field}", "A whole number of tokens."))
+            problems.append(
+                _problem(index, f"usage.{field}", f"A whole number of tokens, 0 to {MAX_TOKENS:,}.")
+            )
         else:
             found[field] = value
     return found
 
 
 def _short_text(index: int, event: dict, field: str, limit: int, problems: list) -> str:
-    value = event.get(field) or ""
+    """`error`, `finish_reason`, `provider`: a short string; null or "" means none."""
+    value = event.get(field)
+    if value is None:
+        return ""
     if not _text(value, limit) or "\x00" in value:
         problems.append(
             _problem(index, field, f"A string of at most {limit} characters, without NUL.")

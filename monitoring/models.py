@@ -7,7 +7,8 @@ from django.utils import timezone
 
 
 class Event(models.Model):
-    """One production inference. Written only by `services.events_ingest`, never updated."""
+    """One production inference. Written only by `services.ingest`: stored once, and
+    changed only to add a score that came later (`scores_add`)."""
 
     id = models.BigAutoField(primary_key=True)
     system = models.ForeignKey(
@@ -51,8 +52,10 @@ class Rollup(models.Model):
     """How many events of one system, in one short time bucket, showed one thing.
 
     `signal` names what was counted (`events`, `label`, `refused`, `length`, `score`,
-    `action`, `pattern:<monitor>`, `input:<feature>`), `key` which value (a label, a
-    histogram bin, an action type), `served` the versions that served them
+    `action`, `pattern:<monitor>`, `input:<feature>`, `error`, `finish`,
+    `usage.input_tokens`, `usage.output_tokens`, `scores.<name>`, `scored:<monitor>`,
+    `score_share:<monitor>`), `key` which value (a label, a histogram bin, an action type,
+    an error type, a finish reason), `served` the versions that served them
     (`model:4|prompt:13|…`). Ingestion adds to these in the same transaction that stores
     the events, so monitors read counts and never scan raw events.
     """
@@ -181,11 +184,11 @@ class Monitor(models.Model):
         }[self.Kind(self.kind)]
 
     @property
-    def denominator(self) -> tuple[str, str | None]:
+    def denominator(self) -> tuple[str, str]:
         """(rollup signal, key) a rate is a share of: every event, or for a score share
-        the events that carry the score (key None: every key of the signal)."""
+        the events that carry its score, counted while it watched (`rollups.scores_count`)."""
         if self.kind == self.Kind.SCORE_SHARE:
-            return f"scores.{self.target}", None
+            return f"scored:{self.pk}", ""
         return "events", ""
 
 

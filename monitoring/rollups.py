@@ -151,9 +151,21 @@ def _count_generation(totals: Counter, bucket, where: str, event, thresholds) ->
         tokens = getattr(event, field)
         if tokens is not None:
             totals[bucket, f"usage.{field}", number_bin(float(tokens)), where] += 1
-    for name, score in event.scores.items():
+    scores_count(totals, bucket, where, event.scores, thresholds)
+
+
+def scores_count(totals: Counter, bucket, where: str, scores: dict, thresholds) -> None:
+    """Each evaluator's score, and for each score-share monitor the events carrying its
+    score (`scored:<monitor>`, its share's denominator) and its hits (`score_share:<monitor>`):
+    counted with their event, or on their own when a score comes late
+    (`services.ingest.scores_add`). Both are counted only while the monitor watches, so its
+    share never mixes events it saw with events from before it existed (or was changed)."""
+    for name, score in scores.items():
         totals[bucket, f"scores.{name}", evaluation_bin(score), where] += 1
     for monitor_id, (name, threshold, below) in thresholds.items():
-        score = event.scores.get(name)
-        if score is not None and (score < threshold if below else score > threshold):
+        score = scores.get(name)
+        if score is None:
+            continue
+        totals[bucket, f"scored:{monitor_id}", "", where] += 1
+        if score < threshold if below else score > threshold:
             totals[bucket, f"score_share:{monitor_id}", "", where] += 1

@@ -17,10 +17,13 @@ from monitoring.models import Monitor
 from monitoring.selectors.incident import incident_alerts, incident_window, rollback_verdicts
 from monitoring.selectors.signals import (
     baseline_value,
+    counted,
     expected_delay,
     series,
+    share_of,
     system_monitors,
     version_split,
+    window_value,
 )
 from monitoring.services import monitors
 from systems.models import AISystem
@@ -55,7 +58,22 @@ def monitor_card(monitor: Monitor, *, since=None, until=None, marks=()) -> dict:
         "chart": charts.signal_chart(points, percent=percent, baseline=base, marks=marks),
         "baseline_text": None if base is None else charts.label(base, percent),
         "delay": expected_delay(monitor),
+        "summary": _summary(monitor, window_value(points), percent),
+        # What its counts and delays are in: a score share's are of scored outputs only.
+        "unit": "scored outputs" if monitor.kind == Monitor.Kind.SCORE_SHARE else "events",
     }
+
+
+def _summary(monitor: Monitor, value, percent: bool) -> str:
+    """The card's line: "faithfulness below 0.5: 4.8% of scored outputs"."""
+    what = counted(monitor)
+    if value is None:
+        return f"{what}: nothing to count in this window"
+    if monitor.is_rate:
+        return f"{what}: {charts.label(value, percent)} {share_of(monitor)}"
+    if not percent:
+        return f"{what}: mean {charts.label(value, percent)}"
+    return f"{what}: {charts.label(value, percent)} in its commonest category"
 
 
 def shown_split(monitor: Monitor, since, until) -> list[dict]:
@@ -135,26 +153,33 @@ def monitor_edit(request, slug, pk):
 
 def incident_detection(incident, now=None) -> dict:
     """The incident page's evidence from the monitors: each alert with its chart over the
-    incident's window (onset marked) and the signal split by served version, and the
-    rollback verdicts. The page adds the blast radius (`response.blast_radius`) and what
-    the reviewers found (`groundtruth.selectors.incident_reviews`)."""
+    incident's window (onset marked) and the signal split by served version (an alert
+    another tool sent has neither), and the rollback verdicts. The page adds the blast
+    radius (`response.blast_radius`) and what the reviewers found
+    (`groundtruth.selectors.incident_reviews`)."""
     now = now or timezone.now()
     since, until = incident_window(incident, now)
-    shown = []
+    shown: list[dict] = []
     seen = set()
     for alert in incident_alerts(incident):
-        if alert.monitor_id in seen:
+        monitor = alert.monitor
+        if monitor is None:
+            # Sent by another tool: its summary and labels, no signal of ours to chart.
+            labels = sorted(alert.labels.items())
+            shown.append({"alert": alert, "card": None, "split": None, "labels": labels})
             continue
-        seen.add(alert.monitor_id)
+        if monitor.pk in seen:
+            continue
+        seen.add(monitor.pk)
         start = min(since, alert.onset_at or since) - timedelta(minutes=30)
         end = min(now, max(until, alert.resolved_at or now) + timedelta(minutes=10))
         shown.append(
             {
                 "alert": alert,
                 "card": monitor_card(
-                    alert.monitor, since=start, until=end, marks=[(alert.onset_at, "onset")]
+                    monitor, since=start, until=end, marks=[(alert.onset_at, "onset")]
                 ),
-                "split": shown_split(alert.monitor, start, end),
+                "split": shown_split(monitor, start, end),
             }
         )
     return {"detection": shown, "verdicts": rollback_verdicts(incident, now)}

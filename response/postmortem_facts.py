@@ -36,7 +36,11 @@ def facts_of(incident, now=None) -> dict:
         "time_to_detect": _seconds(incident.time_to_detect),
         "time_to_contain": _seconds(incident.time_to_contain),
         "time_to_resolve": _seconds(incident.time_to_resolve),
-        "detected_by": [a.summary for a in incident_alerts(incident)]
+        # An alert another tool sent says which tool: "Alertmanager: HighErrorRate: …".
+        "detected_by": [
+            a.summary if a.monitor_id else f"{a.get_source_display()}: {a.summary}"
+            for a in incident_alerts(incident)
+        ]
         or ["a person (no monitor alerted)"],
         "changes_before": [
             {

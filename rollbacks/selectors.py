@@ -63,7 +63,8 @@ def system_changes(systems, *, since=None, until=None, limit: int = 200) -> list
 
 def version_refs(system) -> dict[str, dict[str, int]]:
     """How events may name each version of the system's surfaces, mapped to its number:
-    `13`, `v13`, `prompt@v13`, and for a model its pinned provider version id."""
+    `13`, `v13`, `prompt@v13`, for a model its pinned provider version id, and for a prompt
+    with a name (as prompt registries call them) `<name>@v13` and `<name>:13`."""
     refs: dict[str, dict[str, int]] = {surface: {} for surface in Surface.values}
     for surface, number, content in Version.objects.filter(system=system).values_list(
         "surface", "number", "content"
@@ -72,4 +73,6 @@ def version_refs(system) -> dict[str, dict[str, int]]:
         names[str(number)] = names[f"v{number}"] = names[f"{surface}@v{number}"] = number
         if surface == Surface.MODEL and content.get("version_id"):
             names[str(content["version_id"])] = number
+        if surface == Surface.PROMPT and isinstance(content.get("name"), str) and content["name"]:
+            names[f"{content['name']}@v{number}"] = names[f"{content['name']}:{number}"] = number
     return refs

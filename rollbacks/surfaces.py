@@ -22,7 +22,7 @@ FIELDS = {
         "checksum": False,
         "notes": False,
     },
-    "prompt": {"template": True, "variables": False},
+    "prompt": {"template": True, "variables": False, "name": False},
     "retrieval": {"source": True, "snapshot_id": True, "manifest_hash": False},
     "config": {"params": True},
 }
@@ -78,6 +78,11 @@ def clean_content(surface: str, content: dict, config_schema: dict | None = None
                 "version_id",
             )
     if surface == "prompt":
+        name = cleaned.get("name", "")
+        if not isinstance(name, str) or len(name) > 100:
+            raise InvalidVersion(
+                "The prompt's name in its registry, at most 100 characters.", "name"
+            )
         variables = cleaned.get("variables", [])
         if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
             raise InvalidVersion("A list of variable names.", "variables")

@@ -43,10 +43,9 @@ def observed(monitor: Monitor, since: datetime, until: datetime) -> tuple[int, d
 
 
 def denominator_count(monitor: Monitor, since: datetime, until: datetime) -> int:
-    """How many events the monitor's share is of, over a window."""
+    """How many events the monitor's share is of, over a window (`Monitor.denominator`)."""
     signal, key = monitor.denominator
-    found = counts(monitor.system, signal, since, until)
-    return sum(found.values()) if key is None else found.get(key, 0)
+    return counts(monitor.system, signal, since, until).get(key, 0)
 
 
 def rate_of(monitor: Monitor) -> float | None:
@@ -102,7 +101,7 @@ def _points(monitor: Monitor, since: datetime, until: datetime, step: int, by_se
         slot = int((bucket.timestamp() - start) // step)
         cell = cells[(served if by_served else "", slot)]
         if row_signal == per:
-            if per_key is None or row_key == per_key:
+            if row_key == per_key:
                 cell["n"] += n
         elif not monitor.is_rate or row_key == key:
             cell["counts"][row_key] += n
@@ -141,6 +140,40 @@ def _midpoint(monitor: Monitor, key: str) -> float:
     return rollups.bin_value(key)
 
 
+def counted(monitor: Monitor) -> str:
+    """What a monitor watches, in words: "faithfulness below 0.5", "finish reason length",
+    "timeout errors", "usage.output_tokens"."""
+    kind, target = monitor.kind, monitor.target
+    if kind == Monitor.Kind.SCORE_SHARE:
+        return f"{target} {'below' if monitor.below else 'above'} {monitor.threshold:g}"
+    texts: dict[str, str] = {
+        Monitor.Kind.CATEGORY_SHARE: f"label {target}",
+        Monitor.Kind.REFUSAL_RATE: "refusals",
+        Monitor.Kind.PATTERN: f"outputs matching {target}",
+        Monitor.Kind.ACTION_RATE: f"{target} actions",
+        Monitor.Kind.ERROR_RATE: f"{target} errors" if target else "errors",
+        Monitor.Kind.FINISH_REASON: f"finish reason {target}",
+        Monitor.Kind.INPUT_FEATURE: f"input {target}",
+        Monitor.Kind.ACCURACY: "reviewed accuracy",
+    }
+    return texts.get(kind, target)
+
+
+def share_of(monitor: Monitor) -> str:
+    """What a rate is a share of (`Monitor.denominator`), in words."""
+    if monitor.kind == Monitor.Kind.SCORE_SHARE:
+        return "of scored outputs"
+    return "per output" if monitor.kind == Monitor.Kind.ACTION_RATE else "of outputs"
+
+
+def window_value(points: list[dict]) -> float | None:
+    """The charted value over all of `series`' points: each weighted by its events."""
+    n = sum(p["n"] for p in points if p["value"] is not None)
+    if not n:
+        return None
+    return sum(p["value"] * p["n"] for p in points if p["value"] is not None) / n
+
+
 def baseline_value(monitor: Monitor) -> float | None:
     baseline = monitor.baseline
     if not baseline.get("n"):
@@ -158,7 +191,7 @@ def series(monitor: Monitor, since: datetime, until: datetime, step: int = 60) -
         cell = cells.get(("", slot))
         at = since + timedelta(seconds=slot * step)
         value = value_of(monitor, cell["n"], cell["counts"]) if cell else None
-        n = cell["n"] if cell else 0
+        n = _behind(monitor, cell["n"], cell["counts"]) if cell else 0
         lo = hi = None
         if base is not None and n:
             if monitor.is_rate:
@@ -168,6 +201,12 @@ def series(monitor: Monitor, since: datetime, until: datetime, step: int = 60) -
                 lo, hi = base - width, base + width
         points.append({"at": at, "value": value, "n": n, "lo": lo, "hi": hi})
     return points
+
+
+def _behind(monitor: Monitor, n: int, found: dict) -> int:
+    """How many events the charted value is taken over: a share's denominator, or for a
+    shape the events in its histogram (an output without a score is in no bin of it)."""
+    return n if monitor.is_rate else sum(found.values())
 
 
 def _spread(monitor: Monitor) -> float | None:
@@ -224,9 +263,10 @@ def back_in_band(monitor: Monitor, now: datetime) -> bool | None:
     if base is None:
         return None
     n, found = observed(monitor, now - RETURN_WINDOW, now)
+    value = value_of(monitor, n, found)
+    n = _behind(monitor, n, found)
     if n < 50:
         return None
-    value = value_of(monitor, n, found)
     if value is None:
         return None
     if monitor.is_rate:

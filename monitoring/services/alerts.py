@@ -11,6 +11,7 @@ from incidents.models import Incident, TimelineEntry
 from incidents.services.incident import incident_declare
 from incidents.services.timeline import timeline_record
 from monitoring.models import Alert, Monitor, Rollup
+from monitoring.selectors.signals import counted, share_of
 
 
 def _percent_or_number(monitor: Monitor, value) -> str:
@@ -18,7 +19,8 @@ def _percent_or_number(monitor: Monitor, value) -> str:
         return "no data"
     if monitor.is_rate or not (monitor.kind == Monitor.Kind.NUMERIC or monitor.numeric):
         return f"{value:.1%}"
-    return f"{value:,.0f}"
+    # A mean of tokens reads as a whole number; a mean score (0.82) keeps its digits.
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2g}"
 
 
 def alert_summary(monitor: Monitor, evidence: dict) -> str:
@@ -36,7 +38,12 @@ def alert_summary(monitor: Monitor, evidence: dict) -> str:
     was = _percent_or_number(monitor, evidence.get("baseline"))
     if evidence["kind"] == "rate":
         how = "rose" if evidence["direction"] == "up" else "fell"
-        return f"{monitor.name} {how} to {now} against a baseline of {was}"
+        what, name = counted(monitor), monitor.name
+        # A name may not say what these count ("Quality (faithfulness below 0.5) rose…").
+        said = (Monitor.Kind.ERROR_RATE, Monitor.Kind.FINISH_REASON, Monitor.Kind.SCORE_SHARE)
+        if monitor.kind in said and what.lower() not in name.lower():
+            name = f"{name} ({what})"
+        return f"{name} {how} to {now} {share_of(monitor)} against a baseline of {was}"
     if evidence["kind"] == "accuracy":
         return (
             f"{monitor.name} fell to {now} over {evidence['current_events']} reviewed outputs "
@@ -74,7 +81,7 @@ def alert_raise(*, monitor: Monitor, evidence: dict, now: datetime | None = None
             systems=[system],
             summary=summary,
             harm=Incident.Harm.ANOMALOUS,
-            irreversible_actions=_irreversible_fired(system, onset, now),
+            irreversible_actions=irreversible_fired_between(system, onset, now),
             source=Incident.Source.ALERT,
             onset_at=onset,
             detected_at=now,
@@ -99,7 +106,7 @@ def alert_raise(*, monitor: Monitor, evidence: dict, now: datetime | None = None
     return alert
 
 
-def _irreversible_fired(system, since, until) -> bool:
+def irreversible_fired_between(system, since, until) -> bool:
     """Did actions that cannot be undone fire since the onset? (The severity question.)"""
     irreversible = list(system.action_types.filter(reversible=False).values_list("name", flat=True))
     return (

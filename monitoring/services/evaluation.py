@@ -80,8 +80,7 @@ def monitors_evaluate(now: datetime | None = None) -> dict:
 
 
 def _new_buckets(monitors, through) -> dict:
-    """(signal, key) → {bucket: events} for the rate monitors of one system, one query
-    (key None: summed over keys)."""
+    """(signal, key) → {bucket: events} for the rate monitors of one system, one query."""
     rate = [m for m in monitors if m.is_rate and m.evaluated_through]
     if not rate:
         return {}
@@ -97,7 +96,6 @@ def _new_buckets(monitors, through) -> dict:
         .values_list("bucket", "signal", "key", "total")
     ):
         rows[signal, key][bucket] += n
-        rows[signal, None][bucket] += n  # a denominator of every key
     return rows
 
 

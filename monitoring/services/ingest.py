@@ -1,6 +1,8 @@
-"""Ingesting events: a checked batch stored exactly once and counted into the rollups."""
+"""Ingesting events: a checked batch stored exactly once and counted into the rollups, and
+scores that come after their event."""
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -30,6 +32,15 @@ def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
     checked, problems = contract.events_check(payload, now)
     if problems:
         raise IngestError(problems)
+    return checked_store(system=system, checked=checked, now=now)
+
+
+def checked_store(*, system, checked: list[contract.Checked], now: datetime | None = None) -> dict:
+    """Store events already checked against the contract (`contract.events_check`) exactly
+    once and add them to the rollups, in one transaction: what `events_ingest` does with a
+    valid batch, and what the OpenTelemetry receiver does with the spans that passed."""
+    if not checked:
+        return {"accepted": 0, "duplicates": 0}
     unique = list({event.client_id: event for event in reversed(checked)}.values())[::-1]
     refs = version_refs(system)
     served = [_resolve(event.versions, refs) for event in unique]
@@ -54,6 +65,40 @@ def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
     return {"accepted": len(new), "duplicates": len(checked) - len(new)}
 
 
+def scores_add(*, system, scores: dict[str, dict[str, float]]) -> dict:
+    """Scores that come after their event (an evaluator that ran later), `{event id:
+    {name: value}}` with values already checked: each is added to its stored event unless
+    that event already has a score of that name (so a resent score counts once), and to
+    the rollup cells of the event's bucket (`scores.<name>`, `score_share:<monitor>`).
+
+    Answers `{"added": scores added, "missing": the ids of events not stored}`. The
+    event rows are locked while they are read, so two senders of the same score add it
+    once."""
+    _, _, thresholds = _watched(system)
+    width = settings.FAILSAFE_ROLLUP_SECONDS
+    totals: Counter = Counter()
+    added = 0
+    with transaction.atomic():
+        events = (
+            Event.objects.select_for_update()
+            .filter(system=system, client_id__in=list(scores))
+            .order_by("pk")
+            .only("client_id", "ts", "versions", "served", "scores")
+        )
+        found = set()
+        for event in events:
+            found.add(event.client_id)
+            new = {n: v for n, v in scores[event.client_id].items() if n not in event.scores}
+            if not new:
+                continue
+            Event.objects.filter(pk=event.pk).update(scores=event.scores | new)
+            where = rollups.served_key(event.served, event.versions)
+            rollups.scores_count(totals, rollups.bucket_of(event.ts, width), where, new, thresholds)
+            added += len(new)
+        _rollups_add(system, totals)
+    return {"added": added, "missing": sorted(set(scores) - found)}
+
+
 def _resolve(versions: dict, refs: dict) -> dict:
     """The registry's version number for each reference the event gave (None: unknown)."""
     return {surface: refs[surface].get(ref) for surface, ref in versions.items()}
@@ -73,7 +118,8 @@ def _watched(system):
         if kind == Monitor.Kind.PATTERN:
             patterns[pk] = re.compile(target)
         elif kind == Monitor.Kind.SCORE_SHARE:
-            thresholds[pk] = (target, threshold, below)
+            if threshold is not None:  # monitor_create requires one
+                thresholds[pk] = (target, threshold, below)
         else:
             inputs[target] = numeric
     return patterns, inputs, thresholds
@@ -131,8 +177,10 @@ INCOMING_TABLE = (
 
 
 def copy_incoming(cursor, events, served, received_at) -> None:
-    """COPY a batch into this connection's temporary table (emptied at commit)."""
+    """COPY a batch into this connection's temporary table (emptied at commit, and
+    before each batch: two batches in one transaction must not see each other's rows)."""
     cursor.execute(INCOMING_TABLE)
+    cursor.execute("TRUNCATE incoming_event")
     with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
         for row in incoming_rows(events, served, received_at):
             copy.write_row(row)

@@ -29,6 +29,8 @@ MONITOR_FIELDS = [
     "threshold",
     "below",
 ]
+# What a score share's counts depend on: when one changes, they are counted afresh.
+SCORE_SHARE_FIELDS = ("kind", "target", "threshold", "below")
 NUMERIC_TARGETS = ("length", "score", "usage.input_tokens", "usage.output_tokens")
 
 
@@ -65,18 +67,22 @@ def _monitor_check(system, fields: dict) -> None:
             "or scores.<name> (an evaluator's score).",
             "target",
         )
-    if kind == Monitor.Kind.ERROR_RATE and not re.fullmatch(r"[\w.:-]{0,100}", target):
-        raise MonitorError("An error type as events send it, or empty for any error.", "target")
-    if kind == Monitor.Kind.FINISH_REASON and not re.fullmatch(r"[\w.:-]{1,40}", target):
-        raise MonitorError("Which finish reason's share to watch, e.g. length.", "target")
-    if kind == Monitor.Kind.SCORE_SHARE:
-        if not contract.SCORE_NAME.fullmatch(target):
-            raise MonitorError("The score's name as events send it, e.g. faithfulness.", "target")
-        threshold = fields.get("threshold")
-        if threshold is None or not math.isfinite(threshold):
-            raise MonitorError("The score below (or above) which an event counts.", "threshold")
-    if kind == Monitor.Kind.INPUT_FEATURE and not re.fullmatch(r"[\w.-]{1,100}", target):
-        raise MonitorError("The input feature's name, as events send it.", "target")
+    if kind == Monitor.Kind.ERROR_RATE and not _event_text(target, 0, 100):
+        raise MonitorError(
+            "An error type as events send it (e.g. timeout, at most 100 characters), "
+            "or empty for errors of any type.",
+            "target",
+        )
+    if kind == Monitor.Kind.FINISH_REASON and not _event_text(target, 1, 40):
+        raise MonitorError(
+            "Which finish reason's share to watch, as events send it: e.g. length.", "target"
+        )
+    _score_share_check(kind, target, fields)
+    if kind == Monitor.Kind.INPUT_FEATURE and not re.fullmatch(r"[\w.-]{1,74}", target):
+        raise MonitorError(
+            "The input feature's name, as events send it (at most 74 letters, digits or _ . -).",
+            "target",
+        )
     start, end = fields.get("baseline_start"), fields.get("baseline_end")
     if bool(start) != bool(end):
         raise MonitorError("A pinned baseline needs both its start and its end.", "baseline_end")
@@ -84,6 +90,33 @@ def _monitor_check(system, fields: dict) -> None:
         raise MonitorError("The baseline must end after it starts.", "baseline_end")
     if fields.get("min_shift", 2.0) <= 1.0:
         raise MonitorError("A factor above 1: 2 means the rate doubles (or halves).", "min_shift")
+
+
+def _event_text(target: str, shortest: int, longest: int) -> bool:
+    """An error type or finish reason: what events may send (contract.events_check)."""
+    return shortest <= len(target) <= longest and "\x00" not in target
+
+
+def _score_share_check(kind: str, target: str, fields: dict) -> None:
+    """A score share names the score and its threshold; other kinds have neither."""
+    if kind != Monitor.Kind.SCORE_SHARE:
+        fields["threshold"], fields["below"] = None, True
+        return
+    if not contract.SCORE_NAME.fullmatch(target):
+        raise MonitorError(
+            "The score's name as events send it in scores, e.g. faithfulness "
+            "(1 to 64 letters, digits or _ . : -).",
+            "target",
+        )
+    try:
+        threshold = float(fields.get("threshold"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        threshold = math.nan
+    if not math.isfinite(threshold):
+        raise MonitorError(
+            "The score below (or above) which an output counts, e.g. 0.5.", "threshold"
+        )
+    fields["threshold"], fields["below"] = threshold, bool(fields.get("below", True))
 
 
 @transaction.atomic
@@ -110,6 +143,13 @@ def monitor_update(*, actor, monitor: Monitor, **changes) -> Monitor:
     fields = {f: getattr(monitor, f) for f in MONITOR_FIELDS}
     fields |= {k: v for k, v in changes.items() if k in MONITOR_FIELDS}
     _monitor_check(monitor.system, fields)
+    if monitor.kind == Monitor.Kind.SCORE_SHARE and any(
+        fields[f] != getattr(monitor, f) for f in SCORE_SHARE_FIELDS
+    ):
+        # What a score share counted under its old definition means something else now.
+        Rollup.objects.filter(
+            system=monitor.system, signal__in=[f"scored:{monitor.pk}", f"score_share:{monitor.pk}"]
+        ).delete()
     for field, value in fields.items():
         setattr(monitor, field, value)
     monitor.baseline, monitor.baseline_at, monitor.detector, monitor.state = {}, None, {}, []
@@ -139,7 +179,9 @@ def _baseline(monitor: Monitor, now: datetime) -> dict:
     """The baseline's counts, over its window: what the detector is calibrated on."""
     since, until = baseline_window(monitor, now)
     first = (
-        Rollup.objects.filter(system=monitor.system, signal="events", bucket__gte=since)
+        Rollup.objects.filter(
+            system=monitor.system, signal=monitor.denominator[0], bucket__gte=since
+        )
         .order_by("bucket")
         .values_list("bucket", flat=True)
         .first()

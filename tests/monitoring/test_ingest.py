@@ -5,11 +5,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
 
 from monitoring import rollups
 from monitoring.models import Event, Rollup
+from monitoring.services.ingest import events_ingest
 from rollbacks.models import Version
 from systems.services import token_issue
+from tests.factories import AISystemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -197,3 +200,12 @@ def test_rollups_equal_a_recount_of_the_raw_events(client, token, settings):
     stored = Counter({(r.bucket, r.signal, r.key, r.served): r.n for r in Rollup.objects.all()})
     assert stored == recount
     assert sum(n for (_, signal, _, _), n in stored.items() if signal == "events") == 1200
+
+
+def test_two_batches_of_two_systems_in_one_transaction_each_stay_with_their_system(system):
+    other = AISystemFactory(slug="support-reply")
+    with transaction.atomic():
+        events_ingest(system=system, payload={"events": [_event(n) for n in range(3)]})
+        events_ingest(system=other, payload={"events": [_event(n) for n in range(3, 5)]})
+    assert Event.objects.filter(system=system).count() == 3
+    assert Event.objects.filter(system=other).count() == 2

@@ -259,9 +259,11 @@ class Failsafe:
     def record(self, event: dict[str, Any], *, system: str | None = None) -> str:
         """Report one inference of `system` (default: the client's `system`) and answer its
         id. `event` is as the events API takes it (`input`, `output`, `refused`,
-        `versions`, `actions`, `subject`); `id` (a random hex string) and `ts` (now, UTC)
-        are filled in when missing. Appends to a buffer and returns within microseconds:
-        the sending happens on a background thread, and network trouble never raises here.
+        `versions`, `actions`, `subject`, and for a generative-AI call `scores`, `error`,
+        `finish_reason`, `usage`, `provider`), sent as given; `id` (a random hex string)
+        and `ts` (now, UTC) are filled in when missing. Appends to a buffer and returns
+        within microseconds: the sending happens on a background thread, and network
+        trouble never raises here.
         Raises ValueError only when `event` is not a dict or no system is named."""
         return self._recorder.record(event, system if system is not None else self.system)
 
