@@ -37,7 +37,10 @@ def actor_of(actor) -> tuple[Any, str]:
     """(the person or None, the label shown) for a person, a system token or a process."""
     user = actor if isinstance(actor, get_user_model()) else None
     if user is not None:
-        return user, user.get_username()[:150]
+        # A person acting through a personal token: the token is named beside them.
+        token = getattr(user, "acting_with_token", None)
+        via = f" via {token.audit_label}" if token is not None else ""
+        return user, f"{user.get_username()}{via}"[:150]
     if actor is not None:
         return None, actor.audit_label[:150]
     return None, PROCESS_ACTOR

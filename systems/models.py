@@ -1,10 +1,9 @@
-import hashlib
-import secrets
-
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
+
+from core.tokens import token_generate, token_hash
 
 # An identifier as the AI system sends it in events: `account_hold`, `send-reply`.
 identifier_validator = RegexValidator(
@@ -130,6 +129,7 @@ class SystemToken(models.Model):
         BUNDLE_READ = "bundle:read", "Read its active versions"
         EVENTS_WRITE = "events:write", "Report events"
         GATE = "gate", "Ask before an irreversible action"
+        ALERTS_WRITE = "alerts:write", "Send alerts (Alertmanager, PagerDuty Events API)"
 
     is_system_token = True
 
@@ -154,11 +154,11 @@ class SystemToken(models.Model):
 
     @staticmethod
     def hash(raw: str) -> str:
-        return hashlib.sha256(raw.encode()).hexdigest()
+        return token_hash(raw)
 
     @classmethod
     def generate(cls) -> str:
-        return cls.PREFIX + secrets.token_urlsafe(32)
+        return token_generate(cls.PREFIX)
 
     @property
     def is_active(self) -> bool:
