@@ -3,31 +3,48 @@ from django import forms
 from comms import obligation, wording
 from comms.models import Webhook
 from comms.webhooks import validate_http_url
+from incidents.severity import Severity
 
 
 class WebhookForm(forms.Form):
-    """Adding a webhook, or (with `editing=True`) changing one, which can also pause it.
+    """Adding a notification channel, or (with `editing=True`) changing one, which can also
+    pause it.
 
     The service (`comms.webhooks`) checks again whatever calls it; the form uses the same
     rules so a person sees every problem at once.
     """
 
     name = forms.CharField(max_length=80, help_text="e.g. the channel it posts to: #incidents")
+    transport = forms.ChoiceField(
+        label="Sent as",
+        choices=Webhook.Transport.choices,
+        initial=Webhook.Transport.STANDARD,
+        widget=forms.RadioSelect,
+        help_text="A webhook of your own: Standard Webhooks, or the legacy signature for "
+        "receivers built before it.",
+    )
     url = forms.CharField(
         label="URL",
         max_length=500,
         widget=forms.URLInput,
         validators=[validate_http_url],
-        help_text="Where the events are POSTed: a Slack or Teams incoming webhook, or your own.",
+        help_text="Where the events are POSTed: the Slack or Teams webhook URL, or your own.",
     )
     events = forms.MultipleChoiceField(
-        # The code too: it is what a receiver reads in the body's `event`.
+        # The code too: it is what a receiver reads as the event.
         choices=[(value, f"{label} ({value})") for value, label in Webhook.Event.choices],
         initial=Webhook.Event.values,
         widget=forms.CheckboxSelectMultiple,
     )
+    severities = forms.MultipleChoiceField(
+        label="Only at these severities",
+        choices=Severity.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every severity, unclassified incidents too.",
+    )
     active = forms.BooleanField(
-        required=False, initial=True, help_text="An inactive webhook is sent nothing."
+        required=False, initial=True, help_text="An inactive channel is sent nothing."
     )
 
     def __init__(self, *args, editing: bool = False, **kwargs):

@@ -1,3 +1,4 @@
+import base64
 import secrets
 import uuid
 
@@ -58,27 +59,63 @@ class Reminder(models.Model):
         return f"{self.incident.reference} {self.kind} due {self.due_at:%H:%M}"
 
 
+def new_signing_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 class Webhook(models.Model):
-    """An outgoing webhook: incident events POSTed as Slack-compatible JSON, signed."""
+    """A notification channel: incident events POSTed to a URL in the shape its transport
+    builds (`comms.transports`): Slack, Microsoft Teams, or a signed webhook of one's own."""
 
     class Event(models.TextChoices):
-        INCIDENT_OPENED = "incident.opened", "incident opened"
+        INCIDENT_OPENED = "incident.opened", "incident declared"
         SEVERITY_CHANGED = "incident.severity_changed", "severity changed"
+        MODE_CHANGED = "incident.mode_changed", "a system's mode changed"
+        ALERT_RAISED = "incident.alert_raised", "alert raised"
         UPDATE_OVERDUE = "incident.update_overdue", "status update overdue"
         UNOWNED = "incident.unowned", "no lead or no severity"
         RESOLVED = "incident.resolved", "incident resolved"
+        COMMUNICATION_PUBLISHED = (
+            "incident.communication_published",
+            "external communication published",
+        )
         ACTION_ITEM_OVERDUE = "incident.action_item_overdue", "postmortem action item overdue"
+
+    class Transport(models.TextChoices):
+        SLACK = "slack", "Slack incoming webhook (Block Kit)"
+        TEAMS = "teams", "Microsoft Teams Workflows webhook (Adaptive Card)"
+        STANDARD = "standard", "Webhook, signed per Standard Webhooks"
+        LEGACY = "legacy", "Webhook, legacy signature (X-Failsafe-Signature)"
+
+    # The transports that sign with the channel's secret; Slack's and Teams' URL is the
+    # credential.
+    SIGNED = (Transport.STANDARD, Transport.LEGACY)
 
     name = models.CharField(max_length=80)
     url = models.URLField(max_length=500)
-    # Shared secret for the HMAC signature header; shown to admins so receivers can verify.
-    secret = models.CharField(max_length=64, default=secrets.token_hex, editable=False)
+    transport = models.CharField(
+        max_length=10, choices=Transport.choices, default=Transport.STANDARD
+    )
+    # The signing secret, shown once (when it is issued). After a rotation the one before
+    # keeps signing beside it until `previous_secret_until`, so receivers can switch.
+    secret = models.CharField(max_length=64, default=new_signing_secret, editable=False)
+    previous_secret = models.CharField(max_length=64, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
     events = models.JSONField(default=list)
+    # Empty: every severity, unclassified too.
+    severities = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The channel's latest attempt, and the last error it met (kept after later successes).
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_ok = models.BooleanField(null=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -86,8 +123,26 @@ class Webhook(models.Model):
     def __str__(self):
         return self.name
 
-    def wants(self, event: str) -> bool:
-        return self.active and event in self.events
+    @property
+    def signs(self) -> bool:
+        return self.transport in self.SIGNED
+
+    def wants(self, event: str, severity: str) -> bool:
+        return (
+            self.active
+            and event in self.events
+            and (not self.severities or severity in self.severities)
+        )
+
+    def signing_secrets(self, now) -> tuple[str, ...]:
+        """The secrets that sign a request sent at `now`, the newest first: two during a
+        rotation's grace period, where the transport carries several (Standard Webhooks)."""
+        if not self.signs:
+            return ()
+        grace = self.previous_secret_until
+        if self.transport == self.Transport.STANDARD and grace and now < grace:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
 
 
 class WebhookDelivery(models.Model):
@@ -99,10 +154,14 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "gave up"
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    # The same on every attempt, so a receiver can drop a repeat (`webhook-id`).
+    message_id = models.UUIDField(default=uuid.uuid4, editable=False)
     event = models.CharField(max_length=40)
     incident = models.ForeignKey(
         "incidents.Incident", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The message as it was when the event happened (comms.transports.message); the
+    # transport shapes it at each attempt.
     payload = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)

@@ -1,5 +1,6 @@
-"""Delivering webhooks: each delivery's attempts, signed with HMAC-SHA256, until it
-succeeds or runs out of them.
+"""Delivering webhooks: each delivery's attempts, built by the channel's transport
+(`comms.transports`), until one succeeds or they run out; every outcome is recorded on
+the delivery and on the channel (its latest attempt, its last error).
 
 A delivery is due work. `deliver_on_commit` queues its first attempt (the `webhook_deliver`
 task) once the change that made it commits; the periodic sweep (`webhooks_send_due`)
@@ -8,11 +9,7 @@ never a blocked request. The task lives here, beside the attempt it makes, so th
 `comms.webhooks` queues it without importing `comms.tasks` (whose reminder sweep emits).
 """
 
-import hashlib
-import hmac
 import http.client
-import json
-import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -22,19 +19,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from comms.models import WebhookDelivery
+from comms.models import Webhook, WebhookDelivery
+from comms.transports.envelope import Envelope
+from comms.transports.registry import request_for
 
-SIGNATURE_HEADER = "X-Failsafe-Signature"
-TIMESTAMP_HEADER = "X-Failsafe-Timestamp"
 # A claimed delivery not finished by then is taken to have died with its worker.
 CLAIM_SECONDS = 60
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800)
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """What a receiver recomputes: HMAC-SHA256 of "<timestamp>.<body>" with the secret."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
 
 
 def _claim(pk: int, now) -> bool:
@@ -56,23 +47,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
     """(HTTP status or None, error) of one POST; never raises for the endpoint's faults."""
-    url = delivery.webhook.url
     if not url.startswith(("http://", "https://")):
         return None, "Only http and https URLs are delivered."
-    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Failsafe-Webhook/1",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(delivery.webhook.secret, timestamp, body),
-        },
+        url, data=body, method="POST", headers=headers
     )
     try:
         with _opener.open(request, timeout=settings.FAILSAFE_WEBHOOK_TIMEOUT_SECONDS) as response:
@@ -83,6 +63,28 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     # the rest of http.client's errors are not OSErrors).
     except (OSError, ValueError, http.client.HTTPException) as error:
         return None, (str(error) or type(error).__name__)[:300]
+
+
+def _send(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    """Build the attempt with the channel's transport, signed afresh, and POST it."""
+    webhook = delivery.webhook
+    at = timezone.now()
+    envelope = Envelope(
+        message_id=f"msg_{delivery.message_id.hex}", at=at, secrets=webhook.signing_secrets(at)
+    )
+    body, headers = request_for(webhook.transport, delivery.payload, envelope)
+    return _post(webhook.url, body, headers)
+
+
+def _record_on_channel(webhook_id: int, code: int | None, error: str) -> None:
+    """The channel's latest outcome (an error is set exactly when no 2xx came back); its
+    last error stays until another replaces it."""
+    now = timezone.now()
+    ok = not error
+    fields: dict = {"last_attempt_at": now, "last_attempt_ok": ok, "last_status_code": code}
+    if not ok:
+        fields |= {"last_error": error, "last_error_at": now}
+    Webhook.objects.filter(pk=webhook_id).update(**fields)
 
 
 def webhook_attempt(pk: int, now=None) -> str | None:
@@ -100,7 +102,8 @@ def webhook_attempt(pk: int, now=None) -> str | None:
         delivery.last_error = "Not sent: the webhook is inactive."
         delivery.save(update_fields=["state", "last_error"])
         return delivery.state
-    code, error = _post(delivery)
+    code, error = _send(delivery)
+    _record_on_channel(delivery.webhook_id, code, error)
     delivery.attempts += 1
     delivery.last_status_code = code
     delivery.last_error = error

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from comms import obligation, wording
+from comms import obligation, webhooks, wording
 from comms.errors import CommunicationRefused
 from comms.models import CommApproval, CommDecision, Communication, CommVersion
 from comms.selectors import obligation_for
@@ -208,6 +208,7 @@ def communication_publish(
         f"Published external update {draft.number} (version {version.number}) "
         f"to the status page: “{version.headline}”.",
     )
+    webhooks.communication_published_emit(draft, version, now)
     return draft
 
 

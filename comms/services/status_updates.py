@@ -143,7 +143,7 @@ def reminder_send(pk: int, now=None) -> bool:
             data={"reminder": reminder.kind},
         )
         if reminder.kind == Reminder.Kind.UPDATE_OVERDUE:
-            webhooks.webhook_event_emit(Webhook.Event.UPDATE_OVERDUE, incident)
+            webhooks.webhook_event_emit(Webhook.Event.UPDATE_OVERDUE, incident, change=text, at=now)
             cadence = severity.update_cadence(incident.severity)
             if cadence:
                 # Still overdue a cadence later: one more reminder then, not one per tick.
@@ -153,7 +153,7 @@ def reminder_send(pk: int, now=None) -> bool:
                     due_at=max(reminder.due_at + cadence, now + timedelta(minutes=1)),
                 )
         else:
-            webhooks.webhook_event_emit(Webhook.Event.UNOWNED, incident)
+            webhooks.webhook_event_emit(Webhook.Event.UNOWNED, incident, change=text, at=now)
         return True
 
 

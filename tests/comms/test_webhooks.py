@@ -1,4 +1,5 @@
-"""Outgoing webhooks, delivered to a real HTTP server on this machine (no mocked urllib).
+"""Outgoing webhooks (here the legacy signed one; the other transports are in
+test_transports.py), delivered to a real HTTP server on this machine (no mocked urllib).
 
 Tests that declare incidents or send tests run with `transaction=True`: a delivery's first
 attempt is queued with `on_commit`, and Celery runs it in-process (eager) at the commit.
@@ -10,9 +11,7 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -24,91 +23,17 @@ from comms.webhook_delivery import BACKOFF_SECONDS, webhook_attempt, webhooks_se
 from comms.webhooks import webhook_create, webhook_update
 from core.models import AuditEntry
 from incidents.services.incident import incident_classify, incident_declare, incident_status_change
+from tests.comms.webhook_receiver import Received, free_port, receiving
 from tests.factories import IncidentFactory
 
 OPENED = Webhook.Event.INCIDENT_OPENED
 RESOLVED = Webhook.Event.RESOLVED
 
 
-# --- A receiver: a real HTTP server in a thread -----------------------------------------
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: object  # http.client.HTTPMessage: header names are case-insensitive
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-class Receiver:
-    """Records every request; answers each POST with the next of `answers` (then 200).
-    `hold()` makes it keep the next requests waiting until `release()`."""
-
-    def __init__(self):
-        self.requests: list[Received] = []
-        self.answers: list[int] = []
-        self.arrived = threading.Event()
-        self._gate = threading.Event()
-        self._gate.set()
-        self._lock = threading.Lock()
-        self.url = ""
-
-    def hold(self):
-        self._gate.clear()
-
-    def release(self):
-        self._gate.set()
-
-    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        received = Received(
-            handler.command, handler.path, handler.headers, handler.rfile.read(length)
-        )
-        with self._lock:
-            self.requests.append(received)
-            status = self.answers.pop(0) if self.answers else 200
-        self.arrived.set()
-        self._gate.wait(timeout=10)
-        handler.send_response(status)
-        if 300 <= status < 400:
-            handler.send_header("Location", "/moved")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.server.receiver._answer(self)
-
-    def do_GET(self):  # only a followed redirect would GET
-        self.server.receiver._answer(self)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.receiver = Receiver()
-    server.receiver.url = f"http://127.0.0.1:{server.server_port}/failsafe"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.receiver
-    server.receiver.release()
-    server.shutdown()
-    server.server_close()
-
-
-def _free_port() -> int:
-    """A port on which nothing listens (it was free a moment ago, and nothing took it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    with receiving() as listening:
+        yield listening
 
 
 def verify(secret: str, request: Received) -> bool:
@@ -122,8 +47,10 @@ def verify(secret: str, request: Received) -> bool:
 
 @pytest.fixture
 def hook_to(admin_user):
-    def create(url, events=(OPENED,), name="#incidents"):
-        return webhook_create(actor=admin_user, name=name, url=url, events=list(events))
+    def create(url, events=(OPENED,), name="#incidents", transport="legacy"):
+        return webhook_create(
+            actor=admin_user, name=name, url=url, events=list(events), transport=transport
+        )
 
     return create
 
@@ -146,7 +73,7 @@ def declare(responder, system):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_declaring_an_incident_posts_a_signed_slack_message_the_receiver_can_verify(
+def test_declaring_an_incident_posts_a_legacy_signed_message_the_receiver_can_verify(
     receiver, hook_to, declare
 ):
     webhook = hook_to(receiver.url)
@@ -220,7 +147,7 @@ def test_a_delivery_is_given_up_after_the_configured_number_of_attempts(receiver
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dead_endpoint_never_blocks_declaring_an_incident(hook_to, declare, settings):
-    hook_to(f"http://127.0.0.1:{_free_port()}/failsafe")
+    hook_to(f"http://127.0.0.1:{free_port()}/failsafe")
     started = time.monotonic()
     incident = declare()
     assert time.monotonic() - started < settings.FAILSAFE_WEBHOOK_TIMEOUT_SECONDS
@@ -421,18 +348,20 @@ def test_two_sweeps_at_the_same_moment_attempt_a_delivery_once(receiver, hook_to
 
 
 @pytest.mark.parametrize(
-    ("url", "events", "fields"),
+    ("url", "events", "changes", "fields"),
     [
-        ("ftp://files.example.com/in", [OPENED], {"url"}),
-        ("javascript:alert(1)", [OPENED], {"url"}),
-        ("https://hooks.example.com/x", [], {"events"}),
-        ("https://hooks.example.com/x", ["incident.exploded"], {"events"}),
-        ("not a url", [], {"url", "events"}),
+        ("ftp://files.example.com/in", [OPENED], {}, {"url"}),
+        ("javascript:alert(1)", [OPENED], {}, {"url"}),
+        ("https://hooks.example.com/x", [], {}, {"events"}),
+        ("https://hooks.example.com/x", ["incident.exploded"], {}, {"events"}),
+        ("not a url", [], {}, {"url", "events"}),
+        ("https://hooks.example.com/x", [OPENED], {"transport": "pager"}, {"transport"}),
+        ("https://hooks.example.com/x", [OPENED], {"severities": ["SEV9"]}, {"severities"}),
     ],
 )
-def test_bad_input_is_refused_naming_each_field(db, admin_user, url, events, fields):
+def test_bad_input_is_refused_naming_each_field(db, admin_user, url, events, changes, fields):
     with pytest.raises(ValidationError) as refused:
-        webhook_create(actor=admin_user, name="x", url=url, events=events)
+        webhook_create(actor=admin_user, name="x", url=url, events=events, **changes)
     assert set(refused.value.message_dict) == fields
     assert not Webhook.objects.exists()
     assert not AuditEntry.objects.exists()
@@ -445,7 +374,7 @@ SLACK_URL = "https://hooks.slack.com/services/T0001/B0001/sekr1tT0kenInTheUrl"
 
 @pytest.fixture
 def webhook(hook_to):
-    return hook_to(SLACK_URL)
+    return hook_to(SLACK_URL, transport="slack")
 
 
 def _audit_text(entry: AuditEntry) -> str:
@@ -455,27 +384,39 @@ def _audit_text(entry: AuditEntry) -> str:
 def test_an_admin_adds_a_webhook_and_the_audit_entry_keeps_no_secret(client_for, admin_user):
     response = client_for(admin_user).post(
         "/webhooks/",
-        {"name": "#incidents", "url": SLACK_URL, "events": [OPENED, RESOLVED]},
+        {
+            "name": "#incidents",
+            "transport": "slack",
+            "url": SLACK_URL,
+            "events": [OPENED, RESOLVED],
+            "severities": ["SEV1", "SEV2"],
+        },
     )
     webhook = Webhook.objects.get()
     assert response.status_code == 302
     assert response["Location"] == f"/webhooks/{webhook.pk}/"
     assert (webhook.name, webhook.url, webhook.active) == ("#incidents", SLACK_URL, True)
+    assert (webhook.transport, webhook.severities) == ("slack", ["SEV1", "SEV2"])
     assert webhook.events == ["incident.opened", "incident.resolved"]
     assert webhook.created_by == admin_user
     entry = AuditEntry.objects.get(verb="webhook.create")
     assert entry.actor == admin_user
+    assert (entry.after["transport"], entry.after["severities"]) == ("slack", ["SEV1", "SEV2"])
     assert entry.after["url"].startswith("https://hooks.slack.com/… (")
     assert webhook.secret not in _audit_text(entry)
     assert "sekr1tT0kenInTheUrl" not in _audit_text(entry)
 
 
-def test_the_list_shows_each_webhook_and_its_secret_to_an_admin(client_for, admin_user, webhook):
+def test_the_list_shows_each_channel_to_an_admin_but_never_a_secret(
+    client_for, admin_user, webhook
+):
     response = client_for(admin_user).get("/webhooks/")
     assert response.status_code == 200
-    assert webhook.secret.encode() in response.content
+    assert webhook.secret.encode() not in response.content
     assert SLACK_URL.encode() in response.content
     assert b"incident.opened" in response.content
+    assert b"Slack incoming webhook" in response.content
+    assert b"every severity" in response.content
     assert response["Cache-Control"] == "no-store"
 
 
@@ -491,7 +432,8 @@ def test_names_are_escaped_on_the_pages(client_for, admin_user, hook_to):
 def test_an_admin_edits_a_webhook_and_the_change_is_audited(client_for, admin_user, webhook):
     response = client_for(admin_user).post(
         f"/webhooks/{webhook.pk}/",
-        {"name": "#sev1", "url": SLACK_URL, "events": [OPENED]},  # `active` unticked
+        # `active` unticked
+        {"name": "#sev1", "transport": "slack", "url": SLACK_URL, "events": [OPENED]},
     )
     assert response.status_code == 302
     webhook.refresh_from_db()
@@ -505,7 +447,13 @@ def test_an_admin_edits_a_webhook_and_the_change_is_audited(client_for, admin_us
 def test_saving_a_webhook_unchanged_records_nothing(client_for, admin_user, webhook):
     client_for(admin_user).post(
         f"/webhooks/{webhook.pk}/",
-        {"name": "#incidents", "url": SLACK_URL, "events": [OPENED], "active": "on"},
+        {
+            "name": "#incidents",
+            "transport": "slack",
+            "url": SLACK_URL,
+            "events": [OPENED],
+            "active": "on",
+        },
     )
     assert not AuditEntry.objects.filter(verb="webhook.update").exists()
 
@@ -607,7 +555,7 @@ def test_adding_with_bad_input_names_the_field_and_writes_nothing(
     client_for, admin_user, url, events, fields
 ):
     response = client_for(admin_user).post(
-        "/webhooks/", {"name": "#incidents", "url": url, "events": events}
+        "/webhooks/", {"name": "#incidents", "transport": "slack", "url": url, "events": events}
     )
     assert response.status_code == 422
     assert set(response.context["form"].errors) == fields
@@ -623,17 +571,151 @@ def test_editing_with_bad_input_names_the_field_and_changes_nothing(
         f"/webhooks/{webhook.pk}/", {"name": "#x", "url": "ftp://files.example.com/in"}
     )
     assert response.status_code == 422
-    assert set(response.context["form"].errors) == {"url", "events"}
+    assert set(response.context["form"].errors) == {"url", "events", "transport"}
     webhook.refresh_from_db()
     assert (webhook.name, webhook.url) == ("#incidents", SLACK_URL)
     assert not AuditEntry.objects.filter(verb="webhook.update").exists()
+
+
+# --- Secrets: shown once, rotated ------------------------------------------------------
+
+HOOK_URL = "https://hooks.example.com/failsafe"
+
+
+def _add(client, transport):
+    return client.post(
+        "/webhooks/",
+        {"name": "#ops", "transport": transport, "url": HOOK_URL, "events": [OPENED]},
+    )
+
+
+def test_a_signed_channels_secret_is_shown_once_after_adding_it(client_for, admin_user):
+    client = client_for(admin_user)
+    page = client.get(_add(client, "standard")["Location"])
+    webhook = Webhook.objects.get()
+    assert webhook.secret.startswith("whsec_")
+    assert webhook.secret.encode() in page.content
+    assert b'data-testid="secret-once"' in page.content
+    assert page["Cache-Control"] == "no-store"
+
+    again = client.get(f"/webhooks/{webhook.pk}/")
+    assert webhook.secret.encode() not in again.content
+    assert b"shown once" in again.content
+    assert webhook.secret not in _audit_text(AuditEntry.objects.get(verb="webhook.create"))
+
+
+def test_a_slack_channel_has_no_secret_to_show(client_for, admin_user):
+    client = client_for(admin_user)
+    page = client.get(_add(client, "slack")["Location"])
+    assert Webhook.objects.get().secret.encode() not in page.content
+    assert b"the webhook URL is the credential" in page.content
+    assert b"Rotate the secret" not in page.content
+
+
+def test_rotating_shows_the_new_secret_once_and_says_the_old_one_still_signs(
+    client_for, admin_user, hook_to
+):
+    webhook = hook_to(HOOK_URL, transport="standard")
+    old = webhook.secret
+    client = client_for(admin_user)
+    response = client.post(f"/webhooks/{webhook.pk}/rotate/")
+    assert response["Location"] == f"/webhooks/{webhook.pk}/"
+    webhook.refresh_from_db()
+    assert (webhook.previous_secret, webhook.secret != old) == (old, True)
+    assert webhook.previous_secret_until > timezone.now() + timedelta(hours=23)
+
+    page = client.get(response["Location"]).content
+    assert webhook.secret.encode() in page
+    assert old.encode() not in page
+    assert b'data-testid="rotating"' in page
+    entry = AuditEntry.objects.get(verb="webhook.rotate_secret")
+    assert entry.actor == admin_user
+    assert "keeps signing" in entry.reason
+    assert old not in _audit_text(entry) and webhook.secret not in _audit_text(entry)
+
+
+def test_rotating_with_htmx_sends_the_browser_back_to_the_page(client_for, admin_user, hook_to):
+    webhook = hook_to(HOOK_URL, transport="standard")
+    response = client_for(admin_user).post(
+        f"/webhooks/{webhook.pk}/rotate/", HTTP_HX_REQUEST="true"
+    )
+    assert response["HX-Redirect"] == f"/webhooks/{webhook.pk}/"
+
+
+def test_a_slack_channels_secret_is_not_rotated(client_for, admin_user, webhook):
+    secret = webhook.secret
+    client = client_for(admin_user)
+    page = client.get(client.post(f"/webhooks/{webhook.pk}/rotate/")["Location"])
+    assert b"not signed" in page.content
+    webhook.refresh_from_db()
+    assert webhook.secret == secret
+    assert not AuditEntry.objects.filter(verb="webhook.rotate_secret").exists()
+
+
+def test_switching_slack_to_a_signed_webhook_issues_a_secret_shown_once(
+    client_for, admin_user, webhook
+):
+    secret = webhook.secret
+    client = client_for(admin_user)
+    response = client.post(
+        f"/webhooks/{webhook.pk}/",
+        {"name": "#incidents", "transport": "standard", "url": HOOK_URL, "events": [OPENED]},
+    )
+    webhook.refresh_from_db()
+    assert webhook.transport == "standard"
+    assert webhook.secret != secret
+    assert webhook.secret.encode() in client.get(response["Location"]).content
+    entry = AuditEntry.objects.get(verb="webhook.update")
+    assert ("transport", "slack", "standard") in entry.changes()
+    assert "new signing secret" in entry.reason
+
+
+def test_switching_legacy_to_standard_replaces_a_hex_secret(admin_user, hook_to):
+    webhook = hook_to(HOOK_URL)
+    Webhook.objects.filter(pk=webhook.pk).update(secret="ab" * 32)  # made before transports
+    webhook.refresh_from_db()
+    changed = webhook_update(
+        actor=admin_user,
+        webhook=webhook,
+        name=webhook.name,
+        url=webhook.url,
+        events=webhook.events,
+        active=True,
+        transport="standard",
+    )
+    assert changed.secret.startswith("whsec_")
+
+
+# --- The channel's last error, on its pages ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_receivers_last_error_shows_on_the_channel_pages(
+    client_for, admin_user, receiver, hook_to, declare
+):
+    webhook = hook_to(receiver.url, transport="slack")
+    receiver.answers = [500]
+    declare()
+    client = client_for(admin_user)
+    page = client.get(f"/webhooks/{webhook.pk}/").content.decode()
+    assert 'data-testid="last-error"' in page
+    assert "HTTP 500 Internal Server Error" in page
+    assert "failing" in page
+    listing = client.get("/webhooks/").content.decode()
+    assert "HTTP 500 Internal Server Error" in listing
 
 
 # --- Who may ----------------------------------------------------------------------------
 
 
 def _every_request(pk):
-    good = {"name": "#x", "url": "https://example.com/h", "events": [OPENED], "active": "on"}
+    good = {
+        "name": "#x",
+        "transport": "standard",
+        "url": "https://example.com/h",
+        "events": [OPENED],
+        "active": "on",
+    }
     return [
         ("get", "/webhooks/", None),
         ("post", "/webhooks/", good),
@@ -641,6 +723,7 @@ def _every_request(pk):
         ("post", f"/webhooks/{pk}/", good),
         ("get", f"/webhooks/{pk}/deliveries/", None),
         ("post", f"/webhooks/{pk}/test/", None),
+        ("post", f"/webhooks/{pk}/rotate/", None),
         ("post", f"/webhooks/{pk}/remove/", None),
     ]
 
@@ -653,8 +736,9 @@ def test_only_an_admin_may_see_or_change_webhooks(request, client_for, webhook, 
         response = getattr(client, method)(path, data or {})
         assert response.status_code == 403, (method, path)
         assert webhook.secret.encode() not in response.content
+    secret = webhook.secret
     webhook.refresh_from_db()
-    assert webhook.name == "#incidents"
+    assert (webhook.name, webhook.secret) == ("#incidents", secret)
     assert Webhook.objects.count() == 1
     assert not WebhookDelivery.objects.exists()
     assert AuditEntry.objects.count() == audited
