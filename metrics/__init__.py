@@ -1,0 +1,1 @@
+"""Prometheus metrics of Failsafe at /metrics (docs/METRICS.md)."""
