@@ -5,9 +5,14 @@ layer, a local-memory cache and Celery on a filesystem transport, so `make run` 
 service. `DATABASE_URL` and `REDIS_URL` move it onto PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+
+# Pure parsers (no Django imports), so the settings can call them.
+from accounts.oidc_config import form_action_origins, oidc_apps
+from accounts.role_map import role_map_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state of the embedded demo (SQLite file, Celery's folder broker, beat schedule).
@@ -41,7 +46,14 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "channels",
+    "django_prometheus",
+    "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "core",
+    "accounts",
     "systems",
     "monitoring",
     "groundtruth",
@@ -49,10 +61,13 @@ INSTALLED_APPS = [
     "rollbacks",
     "comms",
     "gate",
+    "telemetry",
     "response",
+    "metrics",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -64,6 +79,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Last: turns a locked sign-in into the login page with the lock's message.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,6 +131,10 @@ else:
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# django-prometheus' wrappers of these backends count queries for /metrics (docs/METRICS.md).
+_engine = DATABASES["default"]["ENGINE"]
+if _engine in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+    DATABASES["default"]["ENGINE"] = _engine.replace("django.db", "django_prometheus.db", 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------
@@ -195,6 +218,11 @@ FAILSAFE_EVALUATION_LAG_SECONDS = env.float("FAILSAFE_EVALUATION_LAG_SECONDS", d
 FAILSAFE_REVIEW_SAMPLE_SECONDS = env.float("FAILSAFE_REVIEW_SAMPLE_SECONDS", default=30.0)
 # A request to the events endpoint may be this large (a batch is at most 5,000 events).
 FAILSAFE_EVENTS_MAX_BYTES = env.int("FAILSAFE_EVENTS_MAX_BYTES", default=20 * 1024 * 1024)
+# OpenTelemetry in (docs/TELEMETRY.md): a request's body (after gzip), one attribute value,
+# and the requests in flight per process before the next is answered 429.
+FAILSAFE_OTLP_MAX_BYTES = env.int("FAILSAFE_OTLP_MAX_BYTES", default=20 * 1024 * 1024)
+FAILSAFE_OTLP_MAX_ATTRIBUTE_BYTES = env.int("FAILSAFE_OTLP_MAX_ATTRIBUTE_BYTES", default=256 * 1024)
+FAILSAFE_OTLP_MAX_CONCURRENT = env.int("FAILSAFE_OTLP_MAX_CONCURRENT", default=8)
 
 # Where people reach this Failsafe: links in webhook messages point here.
 FAILSAFE_BASE_URL = env.str("FAILSAFE_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
@@ -209,6 +237,58 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "incidents:list"
 LOGOUT_REDIRECT_URL = "login"
+# Axes first (its standalone backend, for sign-ins that come with a request): it refuses a
+# locked account or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.SignInThrottle",
+    # Refuses every password while PASSWORD_LOGIN is off, before one is checked.
+    "accounts.password_sign_in.PasswordSignInSwitch",
+    "django.contrib.auth.backends.ModelBackend",
+    # Signs in people who come through an identity provider.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# Passwords on the login page (and in /admin/); off, only single sign-on and the
+# break-glass link (manage.py break_glass) let people in. docs/SIGN_IN.md.
+PASSWORD_LOGIN = env.bool("PASSWORD_LOGIN", default=True)
+
+# --- Single sign-on (OpenID Connect through django-allauth; docs/SIGN_IN.md) --------
+# Identity providers: OIDC_PROVIDERS (JSON) and/or OIDC_<NAME>_ISSUER/_CLIENT_ID/_SECRET.
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"APPS": oidc_apps(env.str("OIDC_PROVIDERS", default=""), env.ENVIRON)}
+}
+# Group (in the provider's groups claim) -> role, applied at every sign-in. Empty: the
+# provider's groups are ignored and roles are given in /admin/.
+OIDC_ROLE_MAP = role_map_parse(env.str("OIDC_ROLE_MAP", default=""))
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+# The provider vouches for the email address; Failsafe sends no verification mail.
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+# A person from a provider is never joined to an existing account by email address (that
+# would trust the claim with someone else's account), so two may share an address.
+ACCOUNT_UNIQUE_EMAIL = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+
+# --- Sign-in throttling (django-axes; docs/SIGN_IN.md) ------------------------------
+# After this many failed sign-ins for one account, or from one address, within the lock
+# time, that account or address is locked for the lock time.
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCK_MINUTES", default=15))
+# Separate parameters: the account and the address are each counted and locked.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success would clear every failure from its address too, so anyone with an account
+# could wipe the count against another's: failures only age out with the lock time.
+AXES_RESET_ON_SUCCESS = False
+# A lock ends at a fixed time: attempts during it neither extend it nor count.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.sign_in_locked"
+AXES_VERBOSE = False
+# From half the limit on, each further failure answers this many seconds later than the
+# one before, at most SIGN_IN_SLOW_DOWN_MAX_SECONDS (0 turns the slow-down off).
+SIGN_IN_SLOW_DOWN_SECONDS = env.float("SIGN_IN_SLOW_DOWN_SECONDS", default=1.0)
+SIGN_IN_SLOW_DOWN_MAX_SECONDS = env.float("SIGN_IN_SLOW_DOWN_MAX_SECONDS", default=5.0)
 
 # --- I18N / time: stored in UTC, shown in the viewer's zone by static/js/failsafe.js ---
 LANGUAGE_CODE = "en"
@@ -236,6 +316,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # A person's token (fsp_) first: it passes any other token on to the system's.
+        "accounts.authentication.PersonalTokenAuthentication",
         "systems.authentication.SystemTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -249,8 +331,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Failsafe API",
     "DESCRIPTION": (
         "Machine interface of Failsafe, the incident response tool for live AI systems. "
-        "AI systems authenticate with `Authorization: Bearer <token>` (a per-system token); "
-        "people use their browser session."
+        "Two kinds of `Authorization: Bearer <token>`: a system token (`fsk_…`) is an AI "
+        "system's own, scoped to that system; a personal token (`fsp_…`, from Your API "
+        "tokens) acts as the person who created it, with that person's role, read-only "
+        "(GET) or read and write. In a browser, people use their session."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -268,6 +352,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# --- Prometheus: the scraper's bearer token; empty, /metrics is off (docs/METRICS.md) --
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Security -------------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -279,7 +366,11 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        # The sign-in buttons' form is redirected on to the identity providers.
+        "form-action": [
+            "'self'",
+            *form_action_origins(SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]),
+        ],
         "frame-ancestors": ["'none'"],
     }
 }

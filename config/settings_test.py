@@ -23,3 +23,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 # Hashing passwords slowly is a feature in production and a cost in a test suite.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The sign-in slow-down waits real seconds; a test that checks it sets its own.
+SIGN_IN_SLOW_DOWN_SECONDS = 0.0

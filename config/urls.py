@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from accounts.sign_in_views import SignInView, break_glass
 from comms.api import StatusUpdateView
 from gate.api import GateView, HoldView
 from groundtruth.api import ReviewItemListView, VerdictCreateView
@@ -16,6 +17,8 @@ from rollbacks.api import BundleView, DeploymentListView, VersionListView
 from systems.api import AISystemViewSet
 from systems.mode_api import ModeAckView, ModeView, mode_stream
 from systems.ofrep import OfrepBulkView, OfrepFlagView
+from telemetry import views as telemetry_views
+from telemetry.alert_api import AlertmanagerView, EnqueueView
 
 api = SimpleRouter(trailing_slash=False)
 api.register("systems", AISystemViewSet, basename="system")
@@ -23,8 +26,14 @@ api.register("incidents", IncidentViewSet, basename="incident")
 
 urlpatterns = [
     path("", include("core.urls")),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Prometheus scrapes it with its bearer token (docs/METRICS.md).
+    path("metrics", include("metrics.urls")),
+    path("login/", SignInView.as_view(), name="login"),
+    path("login/break-glass/<str:uid>/<str:token>/", break_glass, name="break-glass"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("accounts.urls")),
+    # Single sign-on: allauth's OpenID Connect redirect and callback, nothing else of it.
+    path("accounts/", include("accounts.sso_urls")),
     path("incidents/", include("response.incident_urls")),
     path("incidents/<int:number>/communications/", include("comms.incident_urls")),
     path("systems/", include("response.system_urls")),
@@ -65,10 +74,16 @@ urlpatterns = [
         StatusUpdateView.as_view(),
         name="api-incident-updates",
     ),
+    # Alerts in: an Alertmanager or Grafana webhook, PagerDuty's Events API v2.
+    path("api/v1/alerts/alertmanager", AlertmanagerView.as_view(), name="api-alerts-alertmanager"),
+    path("api/v1/alerts/enqueue", EnqueueView.as_view(), name="api-alerts-enqueue"),
     path("api/v1/", include(api.urls)),
     # OpenFeature Remote Evaluation Protocol: each system's mode as a string flag.
     path("ofrep/v1/evaluate/flags", OfrepBulkView.as_view(), name="ofrep-bulk"),
     path("ofrep/v1/evaluate/flags/<str:key>", OfrepFlagView.as_view(), name="ofrep-flag"),
+    # OpenTelemetry in (OTLP/HTTP): spans of generative-AI calls become events.
+    path("otlp/v1/traces", telemetry_views.traces, name="otlp-traces"),
+    path("otlp/v1/logs", telemetry_views.logs, name="otlp-logs"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # A person's page: the sign-in redirect applies, as to every other page. Swagger UI
     # sets style attributes; styles cannot run code, scripts stay 'self' only.

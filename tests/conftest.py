@@ -35,7 +35,8 @@ def pytest_sessionstart(session):
         "PostgreSQL": (db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432)),
         "Redis": (redis.hostname or "127.0.0.1", redis.port or 6379),
     }
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    # Django's backend or django-prometheus' wrapper of it (config/settings.py).
+    if not db["ENGINE"].endswith("db.backends.postgresql"):
         pytest.exit("The suite runs on PostgreSQL: set DATABASE_URL=postgres://…", returncode=2)
     down = [name for name, (host, port) in needed.items() if not _reachable(host, port)]
     if down:

@@ -19,12 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # in the same tuple.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),
+    ("accounts",),
     ("systems",),
     ("rollbacks",),
     ("incidents",),
     ("monitoring",),
-    ("groundtruth", "gate", "comms"),
-    ("response",),
+    ("groundtruth", "gate", "comms", "telemetry"),
+    ("response", "metrics"),
     ("config",),
 )
 APPS = tuple(app for layer in LAYERS for app in layer)
