@@ -31,6 +31,9 @@ class Scenario:
     refusal_factor: float = 1.0
     length_factor: float = 1.0
     input_drift: bool = False
+    # The share of answers an evaluator finds unfaithful (scored below 0.5) on the new
+    # version; None: as in steady traffic (about 4%).
+    unfaithful_share: float | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -81,6 +84,17 @@ SCENARIOS: dict[str, Scenario] = {
             kind=SUPPORT,
             surface="retrieval",
             length_factor=0.45,
+        ),
+        Scenario(
+            "faithfulness-drift",
+            "Prompt edit makes answers drift from the facts",
+            "A prompt edit tells the support assistant to always answer directly: rolled out "
+            "over twenty minutes, the share of answers an evaluator scores below 0.5 for "
+            "faithfulness (not grounded in the retrieved context) climbs from 4% to 25%.",
+            kind=SUPPORT,
+            surface="prompt",
+            ramp=20 * 60.0,
+            unfaithful_share=0.25,
         ),
         Scenario(
             "input-drift",

@@ -7,7 +7,13 @@ the same events.
 - refund-classifier routes refund claims: about 90% "approve" (the refund is issued), 8%
   "review", 2% "fraud" (the account is held).
 - support-reply drafts answers to customers: varied answers of a few sentences (200 to 900
-  characters), about 3% refused, some escalated; an answer is emailed.
+  characters), about 3% refused, some escalated; an answer is emailed. As a generative-AI
+  call it also reports its provider, token usage, why generation stopped (about 2% of
+  answers are cut off at the output token limit: `length`), an occasional error (0.5%:
+  a timeout or a rate limit, with no answer), and the faithfulness score an evaluator
+  gives each answer (Beta-shaped around 0.85, about 4% below 0.5). Those come from a
+  random stream of their own, so the rest of each event is what it was before they
+  existed.
 
 What goes wrong, and from when, is a scenario of monitoring/scenarios.py.
 """
@@ -76,6 +82,18 @@ TOPICS = {"billing": 30, "shipping": 25, "returns": 20, "account": 15, "technica
 REPLY_CHANNELS = {"chat": 60, "email": 40}
 # Answer lengths (characters) are triangular between these, before whole sentences.
 ANSWER_LOW, ANSWER_MODE, ANSWER_HIGH = 180.0, 380.0, 780.0
+# The generative-AI call behind each reply.
+PROVIDER = "openai"
+MAX_OUTPUT_TOKENS = 185  # the drafter's max_tokens: a longer answer is cut off
+CHARS_PER_TOKEN = (3.6, 4.4)
+INSTRUCTION_TOKENS = 220  # the prompt's own instructions, before the retrieved context
+ERROR_SHARE = 0.005
+ERRORS = {"timeout": 70, "rate_limit": 30}
+# Faithfulness (is the answer grounded in the retrieved context?): most answers are drawn
+# from Beta(10, 1.8) (mean 0.85, 0.4% below 0.5), the unfaithful share from 0.5 x Beta(2,
+# 2.5) (all below 0.5): 4% below 0.5 in all.
+FAITHFUL_ALPHA, FAITHFUL_BETA = 10.0, 1.8
+UNFAITHFUL_SHARE = 0.036
 
 
 def next_ref(ref: str | None) -> str:
@@ -192,6 +210,9 @@ class Simulator:
         self._drifted_countries = _Weighted(DRIFTED_COUNTRIES)
         self._channels = _Weighted(CHANNELS if kind == REFUND else REPLY_CHANNELS)
         self._topics = _Weighted(TOPICS)
+        self._errors = _Weighted(ERRORS)
+        # The generative-AI call's own draws (usage, finish, errors, scores).
+        self._calls = random.Random(f"{kind}/{seed}/call")  # noqa: S311 - simulation
 
     def events(self, start: float, count: int, rate: float) -> list[dict[str, Any]]:
         """`count` events, `rate` per second from epoch second `start`, as the events API
@@ -282,7 +303,7 @@ class Simulator:
                 length *= scenario.length_factor
             text = self._answer(length)
             actions = [{"type": "send_reply", "subject": subject}]
-        return {
+        event = {
             "input": {
                 "topic": self._topics.pick(rng.random()),
                 "channel": self._channels.pick(rng.random()),
@@ -294,6 +315,42 @@ class Simulator:
             "actions": actions,
             "subject": subject,
         }
+        self._call(event, shifted)
+        return event
+
+    def _call(self, event: dict[str, Any], shifted: bool) -> None:
+        """What the generative-AI call adds to a reply: provider, usage, finish reason, an
+        error now and then (no answer, nothing sent), the evaluator's faithfulness score
+        of an answer."""
+        rng = self._calls
+        event["provider"] = PROVIDER
+        context = INSTRUCTION_TOKENS + int(rng.lognormvariate(5.6, 0.35))
+        input_tokens = context + event["input"]["message_chars"] // 4
+        if rng.random() < ERROR_SHARE:
+            event["error"] = self._errors.pick(rng.random())
+            event["output"] = {"label": "", "text": ""}
+            event["refused"], event["actions"] = False, []
+            event["usage"] = {"input_tokens": input_tokens}
+            return
+        output = event["output"]
+        per_token = rng.uniform(*CHARS_PER_TOKEN)
+        tokens = max(1, round(len(output["text"]) / per_token))
+        event["finish_reason"] = "stop"
+        if tokens > MAX_OUTPUT_TOKENS:
+            cut = output["text"][: int(MAX_OUTPUT_TOKENS * per_token)]
+            output["text"] = cut.rsplit(" ", 1)[0]
+            tokens, event["finish_reason"] = MAX_OUTPUT_TOKENS, "length"
+        event["usage"] = {"input_tokens": input_tokens, "output_tokens": tokens}
+        if output["label"] != "answered":
+            return  # nothing grounded to score: a refusal, a hand-over
+        unfaithful = UNFAITHFUL_SHARE
+        if shifted and self.scenario.unfaithful_share is not None:
+            unfaithful = self.scenario.unfaithful_share
+        if rng.random() < unfaithful:
+            faithfulness = 0.5 * rng.betavariate(2.0, 2.5)
+        else:
+            faithfulness = rng.betavariate(FAITHFUL_ALPHA, FAITHFUL_BETA)
+        event["scores"] = {"faithfulness": round(faithfulness, 3)}
 
     def _answer(self, length: float) -> str:
         """Whole sentences until about `length` characters: a greeting, the body, and a

@@ -11,7 +11,15 @@ from itertools import pairwise
 import pytest
 
 from monitoring.scenarios import SCENARIOS, Scenario
-from monitoring.simulator import ACTION_CATALOG, REFUSAL_TEXT, SUBJECTS, Simulator, next_ref
+from monitoring.simulator import (
+    ACTION_CATALOG,
+    CLOSINGS,
+    MAX_OUTPUT_TOKENS,
+    REFUSAL_TEXT,
+    SUBJECTS,
+    Simulator,
+    next_ref,
+)
 
 START = 1_750_000_000.0  # epoch seconds
 SHIFT = START + 1000.0
@@ -65,12 +73,13 @@ def split(events, at):
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 SURFACES = {"model", "prompt", "retrieval", "config"}
 FIELDS = {"id", "ts", "input", "output", "refused", "versions", "actions", "subject"}
+GENERATION_FIELDS = {"scores", "error", "finish_reason", "usage", "provider"}
 
 
 def contract_errors(event):
     errors = []
-    if set(event) - FIELDS:
-        errors.append(f"unknown fields {set(event) - FIELDS}")
+    if set(event) - FIELDS - GENERATION_FIELDS:
+        errors.append(f"unknown fields {set(event) - FIELDS - GENERATION_FIELDS}")
     if not isinstance(event.get("id"), str) or not 0 < len(event["id"]) <= 100:
         errors.append("id")
     if not isinstance(event.get("ts"), str) or not RFC3339.fullmatch(event["ts"]):
@@ -105,7 +114,32 @@ def contract_errors(event):
         errors.append("actions")
     if not isinstance(event.get("subject", ""), str):
         errors.append("subject")
+    scores = event.get("scores", {})
+    if not isinstance(scores, dict) or not all(
+        re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", name)
+        and isinstance(value, float)
+        and math.isfinite(value)
+        for name, value in scores.items()
+    ):
+        errors.append("scores")
+    usage = event.get("usage", {})
+    if not isinstance(usage, dict) or not all(
+        field in ("input_tokens", "output_tokens") and isinstance(n, int) and n >= 0
+        for field, n in usage.items()
+    ):
+        errors.append("usage")
+    for field, limit in (("error", 100), ("finish_reason", 40), ("provider", 64)):
+        if not isinstance(event.get(field, ""), str) or len(event.get(field, "")) > limit:
+            errors.append(field)
     return errors
+
+
+def unfaithful(event):
+    return event["scores"]["faithfulness"] < 0.5
+
+
+def scored(events):
+    return [e for e in events if "scores" in e]
 
 
 # Steady traffic.
@@ -152,7 +186,7 @@ def test_support_replies_vary_in_length_and_refuse_about_three_percent():
 
     assert within(share(events, is_refused), 0.03, 50_000)
     labels = Counter(e["output"]["label"] for e in events)
-    assert set(labels) == {"answered", "refused", "escalated"}
+    assert set(labels) == {"answered", "refused", "escalated", ""}  # "": the call failed
     answers = [e for e in events if e["output"]["label"] == "answered"]
     lengths = [len(e["output"]["text"]) for e in answers]
     assert min(lengths) >= 150 and max(lengths) <= 900
@@ -169,6 +203,54 @@ def test_support_replies_vary_in_length_and_refuse_about_three_percent():
         "reversible": False,
         "user_visible": True,
     }
+
+
+def test_support_replies_report_their_call_a_few_cut_off_at_the_token_limit():
+    events = replies().events(START, 50_000, rate=10)
+
+    assert {e["provider"] for e in events} == {"openai"}
+    failed = [e for e in events if "error" in e]
+    assert within(len(failed) / 50_000, 0.005, 50_000)
+    assert {e["error"] for e in failed} == {"timeout", "rate_limit"}
+    for event in failed:  # no answer, so nothing sent and no output tokens
+        assert event["output"] == {"label": "", "text": ""}
+        assert event["actions"] == [] and not event["refused"]
+        assert set(event["usage"]) == {"input_tokens"} and "finish_reason" not in event
+    done = [e for e in events if "error" not in e]
+    finishes = Counter(e["finish_reason"] for e in done)
+    assert set(finishes) == {"stop", "length"}
+    assert 0.01 < finishes["length"] / len(done) < 0.04
+    for event in done:
+        tokens = event["usage"]["output_tokens"]
+        assert 0 < tokens <= MAX_OUTPUT_TOKENS
+        if event["finish_reason"] == "length":
+            assert tokens == MAX_OUTPUT_TOKENS
+        # About four characters a token, as the text says.
+        assert 3.4 < len(event["output"]["text"]) / tokens < 4.6 or tokens < 10
+    cut = [e for e in done if e["finish_reason"] == "length"]
+    assert all(not e["output"]["text"].endswith(tuple(CLOSINGS)) for e in cut)
+    inputs = [e["usage"]["input_tokens"] for e in events]
+    assert 400 < statistics.median(inputs) < 700 and min(inputs) > 220
+
+
+def test_answers_are_scored_for_faithfulness_around_0_85_and_4_percent_below_half():
+    events = replies().events(START, 50_000, rate=10)
+
+    answers = scored(events)
+    assert {e["output"]["label"] for e in answers} == {"answered"}
+    # Refusals and hand-overs have nothing grounded to score.
+    assert len(answers) == sum(e["output"]["label"] == "answered" for e in events)
+    values = [e["scores"]["faithfulness"] for e in answers]
+    assert 0.8 < statistics.mean(values) < 0.86
+    assert 0.84 < statistics.median(values) < 0.9
+    assert within(share(answers, unfaithful), 0.04, len(answers))
+    assert min(values) >= 0 and max(values) <= 1
+
+
+def test_the_refund_classifier_reports_no_generative_fields():
+    events = refunds().events(START, 2000, rate=10)
+
+    assert not any(GENERATION_FIELDS & set(e) for e in events)
 
 
 # Scenarios.
@@ -236,6 +318,28 @@ def test_short_answers_come_from_the_new_retrieval_version():
     assert within(share(after, is_refused), 0.03, len(after))  # nothing else moved
 
 
+def test_faithfulness_drifts_to_a_quarter_below_half_as_the_new_prompt_rolls_out():
+    simulator = replies("faithfulness-drift", shift_at=SHIFT)
+    events = simulator.events(START, 40_000, rate=10)  # the 20-minute ramp, then more
+
+    before, after = split(events, SHIFT)
+    assert within(share(scored(before), unfaithful), 0.04, len(scored(before)))
+    assert {e["versions"]["prompt"] for e in before} == {"13"}
+    first, second = split(after, SHIFT + 600)
+    during, ramped = split(second, SHIFT + 1200)
+    shares = [share(scored(part), unfaithful) for part in (before, first, during, ramped)]
+    assert shares == sorted(shares)  # it climbs as the rollout does
+    assert 0.06 < shares[1] < 0.15 and 0.15 < shares[2] < 0.25
+    assert {e["versions"]["prompt"] for e in ramped} == {"14"}
+    assert within(shares[3], 0.25, len(scored(ramped)), sigmas=4.5)
+    # Confined to the new prompt: the old one is still 4% while both serve.
+    old = scored([e for e in first + during if e["versions"]["prompt"] == "13"])
+    new = scored([e for e in first + during if e["versions"]["prompt"] == "14"])
+    assert within(share(old, unfaithful), 0.04, len(old))
+    assert within(share(new, unfaithful), 0.25, len(new))
+    assert within(share(ramped, is_refused), 0.03, len(ramped))  # nothing else moved
+
+
 def test_input_drift_raises_amounts_and_changes_the_country_mix_without_a_new_version():
     events = refunds("input-drift", shift_at=SHIFT).events(START, 60_000, rate=10)
 
@@ -266,6 +370,7 @@ def test_every_named_scenario_is_described():
         "fraud-vanishes",
         "refusal-surge",
         "short-answers",
+        "faithfulness-drift",
         "input-drift",
     } <= set(SCENARIOS)
     for name, scenario in SCENARIOS.items():

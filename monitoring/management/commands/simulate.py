@@ -5,9 +5,18 @@ would, obeys its runtime mode and serves its active versions through the SDK.
 except while a bad version is active (by default the seed's prompt v2, the change behind
 INC-2). Roll that version back from the incident page and watch the share return.
 
+It also keeps the support reply drafter going (`--system support-reply --scenario
+faithfulness-drift`): given `--url` (the live demo), the drafter reports each reply as an
+OpenTelemetry span through the OpenTelemetry SDK's OTLP exporter
+(`monitoring/otel_drafter.py`), as a team's own instrumented service would, rather than
+through the Failsafe SDK's `record()`; the refund classifier keeps the SDK.
+
 Before each account hold (its irreversible action) it asks Failsafe's action gate through
 the SDK's `gate()`; a hold the gate does not allow is not fired, so during the failure the
 holds pile up in the held-actions queue (`/holds/`) instead of reaching customers.
+
+A ramped scenario (`fraud-ramp`, `faithfulness-drift`) rolls out from the moment the bad
+version was deployed: the shifted share of the traffic grows over the scenario's ramp.
 """
 
 import json
@@ -22,6 +31,7 @@ from failsafe_client import Failsafe
 
 from monitoring import scenarios, simulator
 from monitoring.models import Event
+from monitoring.otel_drafter import DrafterTelemetry
 from monitoring.services.ingest import events_ingest
 from rollbacks.bundle import bundle_entry_for
 from rollbacks.models import ActiveVersion
@@ -80,7 +90,12 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=5.0, help="events per second")
         parser.add_argument("--backfill-hours", type=float, default=6.0)
         parser.add_argument("--backfill-rate", type=float, default=1.0, help="events per second")
-        parser.add_argument("--url", default=None, help="Failsafe's address (default: ours)")
+        parser.add_argument(
+            "--url",
+            default=None,
+            help="Failsafe's address (default: ours); given, the support drafter reports "
+            "through OpenTelemetry (OTLP)",
+        )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--duration", type=float, default=0, help="seconds (0: forever)")
         parser.add_argument(
@@ -107,20 +122,27 @@ class Command(BaseCommand):
             bad_surface,
             bad_number,
         )
+        spans_wanted = kind == scenarios.SUPPORT and url is not None
         url = url or settings.FAILSAFE_BASE_URL
         logging.getLogger("httpx").setLevel(logging.WARNING)
         state = Path(settings.VAR_DIR) / f"simulate-{system}"
         token = self._token(target)
-        with Failsafe(
-            url, token, cache_dir=state, client_id=f"sim-{system}", system=system
-        ) as failsafe:
-            failsafe.on_change(self._announce)
-            failsafe.watch(system, wait=True)
-            self.stdout.write(
-                f"Simulated {kind} sending {rate:g} events/s to {url}; "
-                f"“{sim.scenario.title}” happens while {bad_surface} v{bad_number} is active."
-            )
-            self._run(failsafe, system, sim, rate, duration, bad_surface, bad_number)
+        self.spans = DrafterTelemetry(url, token, system) if spans_wanted else None
+        how = "as OpenTelemetry spans (OTLP)" if self.spans else "through the SDK"
+        try:
+            with Failsafe(
+                url, token, cache_dir=state, client_id=f"sim-{system}", system=system
+            ) as failsafe:
+                failsafe.on_change(self._announce)
+                failsafe.watch(system, wait=True)
+                self.stdout.write(
+                    f"Simulated {kind} sending {rate:g} events/s to {url} {how}; “"
+                    f"{sim.scenario.title}” happens while {bad_surface} v{bad_number} is active."
+                )
+                self._run(failsafe, system, sim, rate, duration, bad_surface, bad_number)
+        finally:
+            if self.spans:
+                self.spans.close()  # sends what is still queued
 
     def _run(self, failsafe, system, sim, rate, duration, bad_surface, bad_number):
         started = last = time.time()
@@ -132,7 +154,8 @@ class Command(BaseCommand):
             owed += (now - last) * rate
             last = now
             count, owed = int(owed), owed - int(owed)
-            refs = self._refs(failsafe, system)
+            served = self._served(failsafe, system)
+            refs = {s: str(v["version"]) for s, v in served.items()}
             shifted = refs.get(bad_surface) == bad_number
             if shifted != shifted_before:
                 shifted_before = shifted
@@ -142,10 +165,26 @@ class Command(BaseCommand):
                 )
             if failsafe.mode(system) != Mode.AI or not count:
                 continue  # the model is not answering: nothing of its to report
-            events = self._events(sim, now - count / rate, count, rate, refs, shifted)
+            since = datetime.fromisoformat(served[bad_surface]["deployed_at"]) if shifted else None
+            events = self._events(sim, now - count / rate, count, rate, refs, since)
             self._gate(failsafe, events)
+            if self.spans:
+                self._report_spans(events, served)
+                continue
             for event in events:
                 failsafe.record(event)
+
+    def _report_spans(self, events, served) -> None:
+        """Spans name the model as its provider does (the pinned version id, which the
+        registry knows) and the prompt by its version number (and name, if it has one)."""
+        model = served.get("model")
+        if model:
+            reference = str(model["content"].get("version_id") or model["version"])
+            for event in events:
+                event["versions"]["model"] = reference
+        prompt = served.get("prompt")
+        name = str(prompt["content"].get("name", "")) if prompt else ""
+        self.spans.report(events, prompt_name=name)
 
     def _gate(self, failsafe, events) -> None:
         if not self.gated:
@@ -162,13 +201,15 @@ class Command(BaseCommand):
             )
 
     @staticmethod
-    def _refs(failsafe, system) -> dict[str, str]:
+    def _served(failsafe, system) -> dict[str, dict]:
+        """The bundle's active version of each surface served (number, content, since)."""
         bundle = failsafe.bundle(system) or {}
-        return {s: str(v["version"]) for s, v in bundle.get("surfaces", {}).items() if v}
+        return {s: v for s, v in bundle.get("surfaces", {}).items() if v}
 
     @staticmethod
-    def _events(sim, start, count, rate, refs, shifted):
-        sim.shift_at = 0 if shifted else None
+    def _events(sim, start, count, rate, refs, since: datetime | None):
+        """`since`: when the bad version went live (None: it is not served)."""
+        sim.shift_at = None if since is None else since.timestamp()
         events = sim.events(start, count, rate)
         for event in events:
             event["versions"] = dict(refs)
@@ -191,15 +232,15 @@ class Command(BaseCommand):
             )
         steady = {**refs, bad_surface: str(max(int(bad_number) - 1, 1))}
         self.stdout.write(f"Backfilling {hours:g} hours of history for {target.slug}…")
-        for since, until, versions, shifted in (
-            (start, bad_since, steady, False),
-            (bad_since, end, refs, True),
+        for since, until, versions, live in (
+            (start, bad_since, steady, None),
+            (bad_since, end, refs, bad_since),
         ):
             count = int((until - since).total_seconds() * rate)
             at = since.timestamp()
             while count > 0:
                 n = min(BATCH, count)
-                events = self._events(sim, at, n, rate, versions, shifted)
+                events = self._events(sim, at, n, rate, versions, live)
                 events_ingest(system=target, payload={"events": events})
                 at += n / rate
                 count -= n

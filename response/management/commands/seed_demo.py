@@ -33,6 +33,8 @@ from systems.models import AISystem
 from systems.services import action_type_add, runbook_revise, system_register
 
 DEMO_PASSWORD = "failsafe-demo"  # noqa: S105 - printed on purpose: it is the demo
+# How long before the seed the support drafter's prompt edit went out.
+DRAFTER_PROMPT_AGO = timedelta(minutes=3)
 
 
 class Command(BaseCommand):
@@ -126,7 +128,7 @@ class Command(BaseCommand):
             ship(
                 system,
                 "config",
-                {"params": {"temperature": 0.0, "max_tokens": 64 if system is refunds else 400}},
+                {"params": {"temperature": 0.0, "max_tokens": 64 if system is refunds else 185}},
                 "Launch configuration",
                 long_ago,
             )
@@ -163,11 +165,27 @@ class Command(BaseCommand):
             replies,
             "prompt",
             {
-                "template": "Answer the customer kindly and briefly.\n{ticket}",
-                "variables": ["ticket"],
+                "name": "support-reply",
+                "template": "Answer the customer kindly and briefly, from the order history "
+                "and the help centre articles below.\n{context}\n{ticket}",
+                "variables": ["context", "ticket"],
             },
             "Launch prompt",
             long_ago,
+        )
+        # The change the drafter's faithfulness monitor catches: deployed as the demo
+        # starts, it rolls out over twenty minutes (the simulator's faithfulness-drift).
+        ship(
+            replies,
+            "prompt",
+            {
+                "name": "support-reply",
+                "template": "Answer the customer kindly and briefly. Always give a concrete "
+                "answer; do not hand the ticket to an agent.\n{context}\n{ticket}",
+                "variables": ["context", "ticket"],
+            },
+            "Fewer escalations: answer directly",
+            DRAFTER_PROMPT_AGO,
         )
         # The change behind INC-1: an index rebuild that mixed order histories.
         ship(
@@ -201,6 +219,15 @@ class Command(BaseCommand):
             (refunds, "Refund amount", Monitor.Kind.INPUT_FEATURE, "amount", {"numeric": True}),
             (replies, "Refusal rate", Monitor.Kind.REFUSAL_RATE, "", {}),
             (replies, "Answer length", Monitor.Kind.NUMERIC, "length", {}),
+            (
+                replies,
+                "Faithfulness below 0.5",
+                Monitor.Kind.SCORE_SHARE,
+                "faithfulness",
+                {"threshold": 0.5, "below": True},
+            ),
+            (replies, "Output tokens", Monitor.Kind.NUMERIC, "usage.output_tokens", {}),
+            (replies, "Replies cut off", Monitor.Kind.FINISH_REASON, "length", {}),
             (refunds, "Reviewed accuracy", Monitor.Kind.ACCURACY, "", {}),
         ):
             monitor_create(
