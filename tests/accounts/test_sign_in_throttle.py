@@ -18,9 +18,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def sign_in(username, password, address="127.0.0.1"):
-    return Client(REMOTE_ADDR=address).post(
-        "/login/", {"username": username, "password": password}
-    )
+    return Client(REMOTE_ADDR=address).post("/login/", {"username": username, "password": password})
 
 
 def signed_in(response) -> bool:
@@ -79,9 +77,7 @@ def test_one_address_trying_many_accounts_is_locked_too(responder):
     assert signed_in(sign_in("rosa", PASSWORD, address="10.0.0.9"))
 
 
-def test_signing_in_as_oneself_does_not_wipe_the_count_against_another_account(
-    responder, viewer
-):
+def test_signing_in_as_oneself_does_not_wipe_the_count_against_another_account(responder, viewer):
     for n in range(9):
         sign_in("rosa", f"guess {n}")
     assert signed_in(sign_in("vera", PASSWORD))
