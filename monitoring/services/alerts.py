@@ -73,22 +73,13 @@ def alert_raise(*, monitor: Monitor, evidence: dict, now: datetime | None = None
         evidence=evidence,
         summary=summary[:300],
     )
-    incident = Incident.objects.open_for(system).order_by("declared_at").first()
-    if incident is None:
-        incident = incident_declare(
-            actor=monitor,
-            title=f"{monitor.name} shifted on {system.name}"[:200],
-            systems=[system],
-            summary=summary,
-            harm=Incident.Harm.ANOMALOUS,
-            irreversible_actions=irreversible_fired_between(system, onset, now),
-            source=Incident.Source.ALERT,
-            onset_at=onset,
-            detected_at=now,
-            declared_at=now,
-        )
-    alert.incident = incident
-    alert.save(update_fields=["incident"])
+    incident = alert_incident(
+        actor=monitor,
+        alert=alert,
+        title=f"{monitor.name} shifted on {system.name}",
+        summary=summary,
+        now=now,
+    )
     audit_record(
         actor=monitor,
         verb="alert.raise",
@@ -104,6 +95,30 @@ def alert_raise(*, monitor: Monitor, evidence: dict, now: datetime | None = None
         data={"alert": alert.pk, "monitor": monitor.pk},
     )
     return alert
+
+
+def alert_incident(*, actor, alert: Alert, title: str, summary: str, now: datetime):
+    """Bring a new alert to the system's open incident, or to a SEV3 it opens (harm
+    "anomalous", the irreversible-actions answer taken from the events since the onset)."""
+    system = alert.system
+    incident = Incident.objects.open_for(system).order_by("declared_at").first()
+    if incident is None:
+        onset = alert.onset_at or now
+        incident = incident_declare(
+            actor=actor,
+            title=title[:200],
+            systems=[system],
+            summary=summary,
+            harm=Incident.Harm.ANOMALOUS,
+            irreversible_actions=irreversible_fired_between(system, onset, now),
+            source=Incident.Source.ALERT,
+            onset_at=onset,
+            detected_at=now,
+            declared_at=now,
+        )
+    alert.incident = incident
+    alert.save(update_fields=["incident"])
+    return incident
 
 
 def irreversible_fired_between(system, since, until) -> bool:

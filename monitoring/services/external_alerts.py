@@ -10,11 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.services import audit_record
-from incidents.models import Incident, TimelineEntry
-from incidents.services.incident import incident_declare
+from incidents.models import TimelineEntry
 from incidents.services.timeline import timeline_record
 from monitoring.models import Alert
-from monitoring.services.alerts import irreversible_fired_between
+from monitoring.services.alerts import alert_incident
 from systems.models import AISystem
 
 # The labels written on the timeline, as "name=value, …", cut at this length.
@@ -79,22 +78,13 @@ def external_alert_fire(
         summary=summary[:300],
     )
     sender = alert.get_source_display()
-    incident = Incident.objects.open_for(system).order_by("declared_at").first()
-    if incident is None:
-        incident = incident_declare(
-            actor=actor,
-            title=f"{sender} alert on {system.name}: {summary}"[:200],
-            systems=[system],
-            summary=summary,
-            harm=Incident.Harm.ANOMALOUS,
-            irreversible_actions=irreversible_fired_between(system, onset, now),
-            source=Incident.Source.ALERT,
-            onset_at=onset,
-            detected_at=now,
-            declared_at=now,
-        )
-    alert.incident = incident
-    alert.save(update_fields=["incident"])
+    incident = alert_incident(
+        actor=actor,
+        alert=alert,
+        title=f"{sender} alert on {system.name}: {summary}",
+        summary=summary,
+        now=now,
+    )
     audit_record(
         actor=actor,
         verb="alert.raise",
