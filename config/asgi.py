@@ -18,6 +18,7 @@ from comms.routing import websocket_urlpatterns  # noqa: E402
 # every full collection, and let a 5,000-event batch allocate with fewer collections. A much
 # larger threshold helped ingestion a little more but made each pause long enough to show
 # in the gate's p99 (docs/PERFORMANCE.md).
+gc.freeze()
 gc.set_threshold(10_000, 10, 10)
 
 application = ProtocolTypeRouter(
