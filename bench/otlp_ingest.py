@@ -49,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -146,7 +147,7 @@ class SpanMaker:
         resources = records.trace_resources(request, settings.FAILSAFE_OTLP_MAX_ATTRIBUTE_BYTES)
         mapped = [mapping.span_event(span) for r in resources for span in r.records]
         check(len(mapped) == len(events), "a span was lost in the encoding")
-        return protobuf, json.dumps({"events": mapped}).encode()
+        return protobuf, json.dumps({"events": mapped}, default=datetime.isoformat).encode()
 
 
 def make_bodies(maker, count, senders, batch, start, first_seed):

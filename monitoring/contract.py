@@ -319,6 +319,10 @@ def _short_text(index: int, event: dict, field: str, limit: int, problems: list)
 
 
 def _timestamp(value) -> datetime | None:
+    """An RFC 3339 string's time; or an aware datetime as it is, as the OpenTelemetry
+    receiver maps a span's nanoseconds (JSON never holds one)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:

@@ -156,7 +156,8 @@ def logs_ingest(*, system_id: int, resources: list[Resource], now: datetime | No
 
 
 def _system(system_id: int) -> AISystem:
-    system = AISystem.objects.filter(pk=system_id).first()
+    # Storing needs only its key and slug; a request's few queries are a visible share of it.
+    system = AISystem.objects.only("pk", "slug").filter(pk=system_id).first()
     if system is None:  # deleted while its token's card was still cached
         raise OtlpRefused(401, "This token's system no longer exists.")
     return system
@@ -176,6 +177,8 @@ def _own(system: AISystem, resources: list[Resource], outcome: Outcome, now) -> 
     """The resources this system's token may report: not those whose `service.name` is
     another system's slug. When those are all there is, the request is refused."""
     names = {r.service_name for r in resources if r.service_name and r.service_name != system.slug}
+    if not names:
+        return resources
     foreign = set(AISystem.objects.filter(slug__in=names).values_list("slug", flat=True))
     own = [resource for resource in resources if resource.service_name not in foreign]
     for resource in resources:

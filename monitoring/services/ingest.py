@@ -46,7 +46,9 @@ def checked_store(*, system, checked: list[contract.Checked], now: datetime | No
     served = [_resolve(event.versions, refs) for event in unique]
     patterns, inputs, thresholds = _watched(system)
     received_at = now or datetime.now(UTC)
-    with transaction.atomic():
+    # Inside a caller's transaction (the OTLP receiver's, which counts its intake too) no
+    # savepoint: a failure here fails the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             stored = _store_copy(system, unique, served, received_at)
         else:

@@ -6,31 +6,35 @@ next, OpenInference's last, and `failsafe.*` attributes for what none of them ha
 convention for. The event is then checked by the same contract as the event API's
 (`monitoring.contract.events_check`); this module only maps."""
 
-import json
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from telemetry.otlp.records import LogRecord, SpanRecord
 
 EVALUATION = "gen_ai.evaluation.result"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAILSAFE_INPUT = "failsafe.input."
+# Two small JSON documents per span: msgspec decodes each in a fraction of json.loads's time.
+decode_json = msgspec.json.decode
 
 
 def is_generation(attributes: dict) -> bool:
     """A generative-AI call: a GenAI convention attribute, or an OpenInference LLM span."""
     return (
-        any(key.startswith("gen_ai.") for key in attributes)
+        "gen_ai.operation.name" in attributes  # set on every GenAI span: no scan needed
+        or any(key.startswith("gen_ai.") for key in attributes)
         or attributes.get("openinference.span.kind") == "LLM"
         or "llm.model_name" in attributes
     )
 
 
 def span_event(span: SpanRecord) -> dict:
-    """The event (as the event API takes it) of a generative-AI span."""
+    """The event (as the event API takes it, its time a datetime) of a generative-AI span."""
     attributes = span.attributes
     outputs = _messages(attributes.get("gen_ai.output.messages"))
     finish = _finish_reason(attributes, outputs)
-    event: dict = {"id": span.span_id, "ts": _rfc3339(span.end_ns or span.start_ns)}
+    event: dict = {"id": span.span_id, "ts": _time(span.end_ns or span.start_ns)}
     versions = _versions(attributes)
     if versions:
         event["versions"] = versions
@@ -82,11 +86,13 @@ def _first(attributes: dict, *keys: str):
     return None
 
 
-def _rfc3339(ns: int) -> str | None:
+def _time(ns: int) -> datetime | None:
+    """The span's time to the microsecond, as an aware datetime: the contract takes one as
+    it is, where text would be formatted here only to be parsed back."""
     if not ns:
         return None  # the contract refuses an event without a time
     try:
-        return (EPOCH + timedelta(microseconds=ns // 1000)).isoformat()
+        return EPOCH + timedelta(microseconds=ns // 1000)
     except OverflowError:
         return None
 
@@ -109,8 +115,8 @@ def _messages(value) -> list[dict] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = decode_json(value)
+        except (ValueError, RecursionError):  # not JSON, or nested past any message's depth
             return [{"parts": [{"type": "text", "content": value}]}]
     if not isinstance(value, list):
         return None
@@ -120,13 +126,13 @@ def _messages(value) -> list[dict] | None:
 def _message_text(message: dict) -> str:
     parts = message.get("parts")
     if isinstance(parts, list):
-        return "\n".join(
-            part["content"]
-            for part in parts
-            if isinstance(part, dict)
-            and part.get("type") == "text"
-            and isinstance(part.get("content"), str)
-        )
+        texts = []
+        for part in parts:
+            if isinstance(part, dict) and part.get("type") == "text":
+                content = part.get("content")
+                if isinstance(content, str):
+                    texts.append(content)
+        return texts[0] if len(texts) == 1 else "\n".join(texts)
     content = message.get("content")  # the older conventions' {"role", "content"}
     return content if isinstance(content, str) else ""
 
@@ -163,9 +169,10 @@ def _inputs(attributes: dict) -> dict:
     operation = attributes.get("gen_ai.operation.name")
     if operation is not None:
         inputs["operation"] = operation
-    for key, value in attributes.items():
-        if key.startswith(FAILSAFE_INPUT) and len(key) > len(FAILSAFE_INPUT):
-            inputs[key[len(FAILSAFE_INPUT) :]] = value
+    start = len(FAILSAFE_INPUT)
+    for key in [key for key in attributes if key.startswith(FAILSAFE_INPUT)]:
+        if len(key) > start:
+            inputs[key[start:]] = attributes[key]
     return inputs
 
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from monitoring.contract import events_check
 from telemetry.otlp.mapping import is_evaluation, is_generation, span_event
 from telemetry.otlp.records import LogRecord, SpanRecord
 
@@ -27,12 +28,18 @@ def _span(attributes=None, events=(), failed=False, start=END - 10**9, end=END):
 def test_the_id_is_the_span_id_and_the_time_its_end():
     event = span_event(_span({"gen_ai.request.model": "m"}))
     assert event["id"] == "00f067aa0ba902b7"
-    assert event["ts"] == "2025-11-24T16:00:00.123456+00:00"
+    assert event["ts"].isoformat() == "2025-11-24T16:00:00.123456+00:00"
+
+
+def test_the_contract_takes_the_spans_time_to_the_microsecond():
+    checked, problems = events_check({"events": [span_event(_span({"gen_ai.request.model": "m"}))]})
+    assert problems == []
+    assert checked[0].ts.isoformat() == "2025-11-24T16:00:00.123456+00:00"
 
 
 def test_a_span_without_an_end_is_dated_by_its_start():
     event = span_event(_span({"gen_ai.request.model": "m"}, end=0))
-    assert event["ts"] == "2025-11-24T15:59:59.123456+00:00"
+    assert event["ts"].isoformat() == "2025-11-24T15:59:59.123456+00:00"
 
 
 @pytest.mark.parametrize(
@@ -211,6 +218,11 @@ def test_failsafe_attributes_fill_what_the_conventions_lack():
 def test_output_messages_that_are_not_json_are_taken_as_the_text():
     event = span_event(_span({"gen_ai.output.messages": "plain words"}))
     assert event["output"] == {"text": "plain words"}
+
+
+def test_output_messages_nested_past_any_depth_are_taken_as_the_text():
+    nested = "[" * 100_000
+    assert span_event(_span({"gen_ai.output.messages": nested}))["output"] == {"text": nested}
 
 
 def test_an_evaluation_log_record_is_named_by_its_event_name_or_attribute():

@@ -108,6 +108,25 @@ def test_a_span_id_of_the_wrong_length_in_protobuf_is_a_400(client, token):
     assert message == "resourceSpans[0].scopeSpans[0].spans[0].spanId: not 8 bytes."
 
 
+def test_a_linked_span_with_a_nul_in_its_attributes_is_a_400_naming_the_link(client, token):
+    request = ExportTraceServiceRequest.FromString(_protobuf(chat(), chat()))
+    link = request.resource_spans[0].scope_spans[0].spans[1].links.add()
+    link.trace_id, link.span_id = b"\x01" * 16, b"\x02" * 8
+    link.attributes.add(key="note").value.string_value = "a\x00b"
+    message = _refused(post_bytes(client, TRACES, request.SerializeToString(), token), 400)
+    assert message == (
+        "resourceSpans[0].scopeSpans[0].spans[1].links[0]: attribute note: "
+        "contains a NUL character."
+    )
+
+
+def test_a_nul_in_a_span_name_is_a_400_naming_the_field(client, token):
+    request = ExportTraceServiceRequest.FromString(_protobuf(chat()))
+    request.resource_spans[0].scope_spans[0].spans[0].name = "chat\x00"
+    message = _refused(post_bytes(client, TRACES, request.SerializeToString(), token), 400)
+    assert message == "resourceSpans[0].scopeSpans[0].spans[0].name: contains a NUL character."
+
+
 def test_gzip_garbage_is_a_400(client, token):
     answer = post_bytes(
         client, TRACES, b"\x1f\x8b\x08\x00garbage, not deflate", token, HTTP_CONTENT_ENCODING="gzip"
