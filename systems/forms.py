@@ -22,6 +22,7 @@ class SystemForm(forms.ModelForm):
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
         # Most systems keep the default budget: one false page a month.
         self.fields["false_pages_per_month"].required = False
+        self.fields["retention_days"].required = False
         if self.instance.pk:
             # The slug is the system's public name: SDKs and tokens depend on it.
             del self.fields["slug"]
@@ -29,6 +30,11 @@ class SystemForm(forms.ModelForm):
     def clean_false_pages_per_month(self):
         value = self.cleaned_data.get("false_pages_per_month")
         return 1.0 if value is None else value
+
+    def clean_retention_days(self):
+        # Left blank, the retention stays what it was: a shorter one drops raw events.
+        value = self.cleaned_data.get("retention_days")
+        return self.instance.retention_days if value is None else value
 
     def clean(self):
         data = super().clean()

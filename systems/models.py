@@ -48,6 +48,12 @@ class AISystem(models.Model):
         validators=[MinValueValidator(0.01), MaxValueValidator(1000)],
         help_text="At most this many false pages a month from this system's monitors.",
     )
+    # How long raw events are kept; rollups (what monitors and charts read) outlive them.
+    retention_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Raw events older than this many days are deleted, a day at a time.",
+    )
     # When someone last confirmed the runbook still holds without changing it (a new
     # revision is a review too). Readiness wants one or the other within 90 days.
     runbook_reviewed_at = models.DateTimeField(null=True, blank=True)

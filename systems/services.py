@@ -31,6 +31,7 @@ SYSTEM_FIELDS = [
     "degraded_behaviour",
     "requires_deploy_approval",
     "false_pages_per_month",
+    "retention_days",
 ]
 EDITABLE_SYSTEM_FIELDS = [f for f in SYSTEM_FIELDS if f != "slug"]
 ACTION_TYPE_FIELDS = ["name", "description", "reversible", "user_visible"]

@@ -125,6 +125,24 @@ def test_the_owner_edits_the_system_and_the_change_is_audited(client_for, owner,
     ]
 
 
+def test_the_owner_sets_how_long_raw_events_are_kept(client_for, owner, system):
+    form = {"name": "Refund classifier", "owner": owner.pk, "kind": "classifier"}
+    refused = client_for(owner).post(
+        "/systems/refund-classifier/edit/", form | {"retention_days": 0}
+    )
+    assert refused.status_code == 200
+    assert b"greater than or equal to 1" in refused.content
+    response = client_for(owner).post(
+        "/systems/refund-classifier/edit/", form | {"retention_days": 7}
+    )
+    assert response.status_code == 302
+    system.refresh_from_db()
+    assert system.retention_days == 7
+    assert ("retention_days", 30, 7) in AuditEntry.objects.get(verb="system.update").changes()
+    page = client_for(owner).get("/systems/refund-classifier/")
+    assert b"7 days" in page.content
+
+
 def test_a_colleague_who_is_not_the_owner_cannot_edit(client_for, responder, system):
     client = client_for(responder)
     assert client.get("/systems/refund-classifier/edit/").status_code == 403
