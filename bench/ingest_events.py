@@ -165,7 +165,10 @@ def raw_rows(system, batches: list[list]) -> list[list[tuple]]:
         checked, problems = contract.events_check({"events": batch})
         check(not problems, problems[:3])
         served = [ingest._resolve(event.versions, refs) for event in checked]
-        rows = [(*row, system.pk) for row in ingest.incoming_rows(checked, served, received_at)]
+        rows = [
+            (*row, system.pk)
+            for row in ingest.incoming_rows(checked, served, received_at, system.retention_days)
+        ]
         out.append(rows)
     return out
 
@@ -205,7 +208,8 @@ def raw_copy(batches: list[list[tuple]], via_temp: bool = False) -> dict:
                 cursor.execute(
                     f"INSERT INTO bench_raw (system_id, {columns}) "  # noqa: S608 (constants)
                     f"SELECT %s, {columns} FROM incoming_event "
-                    "ON CONFLICT (system_id, client_id) DO NOTHING RETURNING client_id",
+                    "ON CONFLICT (system_id, client_id, retention_days, ts) DO NOTHING "
+                    "RETURNING client_id",
                     [system_id],
                 )
                 check(len(cursor.fetchall()) == len(batch), "bench_raw had some of the rows")
@@ -434,7 +438,7 @@ def breakdown(system, bodies: list[bytes], fresh: bool) -> None:
     def copy_only(events, served, received_at):
         # The same COPY as ingest._store_copy, without the INSERT that follows it.
         with connection.cursor() as wrapper:
-            ingest.copy_incoming(wrapper.cursor, events, served, received_at)
+            ingest.copy_incoming(wrapper.cursor, events, served, received_at, 30)
 
     class Rollback(Exception):
         pass

@@ -48,9 +48,14 @@ class ReviewItem(models.Model):
         DONE = "done", "reviewed"
 
     system = models.ForeignKey("systems.AISystem", on_delete=models.CASCADE, related_name="+")
-    # Never the same output twice.
+    # Never the same output twice. No database constraint: a partitioned table's keys
+    # include the time; the item goes when its event's day is dropped
+    # (`services.review_items_expire`).
     event = models.OneToOneField(
-        "monitoring.Event", on_delete=models.CASCADE, related_name="review_item"
+        "monitoring.Event",
+        on_delete=models.CASCADE,
+        related_name="review_item",
+        db_constraint=False,
     )
     # Set for the extra sample of an open incident's window ("review the blast radius").
     incident = models.ForeignKey(

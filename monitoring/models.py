@@ -37,10 +37,18 @@ class Event(models.Model):
     input_tokens = models.IntegerField(null=True)
     output_tokens = models.IntegerField(null=True)
     provider = models.CharField(max_length=64, blank=True)
+    # The system's retention when the event was stored: on PostgreSQL it picks the table
+    # the event lives in, dropped whole once past it (monitoring.partitions).
+    retention_days = models.PositiveSmallIntegerField(default=30)
 
     class Meta:
+        # A partitioned table's keys include its partition keys: a resent event has the same
+        # id and time, so it is still recognised and stored once.
         constraints = [
-            models.UniqueConstraint(fields=["system", "client_id"], name="event_unique_client_id")
+            models.UniqueConstraint(
+                fields=["system", "client_id", "retention_days", "ts"],
+                name="event_unique_client_id",
+            )
         ]
         indexes = [models.Index(fields=["system", "ts"], name="event_system_ts")]
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from monitoring import contract
+from monitoring import contract, partitions
 from monitoring.services.ingest import checked_store, scores_add
 from systems.models import AISystem
 from telemetry.errors import OtlpRefused
@@ -69,7 +69,7 @@ def spans_ingest(*, system_id: int, resources: list[Resource], now: datetime | N
             if skipped == 1
             else f"{skipped} spans were not generative-AI calls and were skipped."
         )
-    checked = _checked(generation, now, outcome)
+    checked = _checked(system, generation, now, outcome)
     with transaction.atomic():
         counts = checked_store(system=system, checked=checked, now=now)
         _intake_add(
@@ -84,21 +84,34 @@ def spans_ingest(*, system_id: int, resources: list[Resource], now: datetime | N
     return outcome
 
 
-def _checked(spans: list[SpanRecord], now: datetime, outcome: Outcome) -> list:
-    """The spans' events that pass the event contract; each refused span rejected with
-    its first problem."""
+def _checked(system: AISystem, spans: list[SpanRecord], now: datetime, outcome: Outcome) -> list:
+    """The spans' events that pass the event contract and are within the system's
+    retention; each refused span rejected with its first problem."""
+    retention_days = system.retention_days
+    oldest = partitions.oldest_kept(now, retention_days)
     checked: list[contract.Checked] = []
     for start in range(0, len(spans), contract.MAX_EVENTS):
-        chunk = spans[start : start + contract.MAX_EVENTS]
-        found, problems = contract.events_check(
-            {"events": [mapping.span_event(span) for span in chunk]}, now
-        )
+        events = [
+            (span, mapping.span_event(span)) for span in spans[start : start + contract.MAX_EVENTS]
+        ]
+        chunk = []
+        for span, event in events:
+            if isinstance(event["ts"], datetime) and event["ts"] < oldest:
+                outcome.reject(
+                    f"{span.path} (span {span.span_id}): ts: older than this system keeps "
+                    f"events ({retention_days} days)"
+                )
+            else:
+                chunk.append((span, event))
+        if not chunk:
+            continue
+        found, problems = contract.events_check({"events": [event for _, event in chunk]}, now)
         checked += found
         first: dict[int, dict] = {}
         for problem in problems:
             first.setdefault(problem["index"], problem)
         for index, problem in first.items():
-            span = chunk[index]
+            span = chunk[index][0]
             outcome.reject(
                 f"{span.path} (span {span.span_id}): {problem['field']}: {problem['message']}"
             )
@@ -157,7 +170,7 @@ def logs_ingest(*, system_id: int, resources: list[Resource], now: datetime | No
 
 def _system(system_id: int) -> AISystem:
     # Storing needs only its key and slug; a request's few queries are a visible share of it.
-    system = AISystem.objects.only("pk", "slug").filter(pk=system_id).first()
+    system = AISystem.objects.only("pk", "slug", "retention_days").filter(pk=system_id).first()
     if system is None:  # deleted while its token's card was still cached
         raise OtlpRefused(401, "This token's system no longer exists.")
     return system

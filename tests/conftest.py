@@ -54,6 +54,16 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The day tables of raw events for the default retention, as the periodic work makes
+    them: tests that create events through the ORM rather than ingestion need them there."""
+    with django_db_blocker.unblock():
+        from monitoring.services import retention
+
+        retention.events_retention_apply()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache (the real Redis, in its test database)."""

@@ -3,15 +3,19 @@ scores that come after their event."""
 
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from core.errors import ServiceError
-from monitoring import contract, rollups
+from monitoring import contract, partitions, rollups
 from monitoring.models import Event, Monitor
+from monitoring.services.retention import day_tables_ensure
 from rollbacks.selectors import version_refs
+
+# An id stored for an event this close in time to a new one makes the new one a duplicate.
+DUPLICATE_WINDOW = timedelta(days=1)
 
 
 class IngestError(ServiceError):
@@ -30,9 +34,25 @@ def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
     sent (in this batch or an earlier one) is counted as a duplicate, not stored again:
     that is what lets a sender retry after a lost reply."""
     checked, problems = contract.events_check(payload, now)
+    problems += expired_problems(system, checked, now)
     if problems:
         raise IngestError(problems)
     return checked_store(system=system, checked=checked, now=now)
+
+
+def expired_problems(system, checked: list[contract.Checked], now: datetime | None) -> list[dict]:
+    """An event older than its system keeps events would be dropped at once: refused, by
+    index (of a batch whose events all passed the contract)."""
+    oldest = partitions.oldest_kept(now or datetime.now(UTC), system.retention_days)
+    return [
+        {
+            "index": index,
+            "field": "ts",
+            "message": f"Older than this system keeps events ({system.retention_days} days).",
+        }
+        for index, event in enumerate(checked)
+        if event.ts < oldest
+    ]
 
 
 def checked_store(*, system, checked: list[contract.Checked], now: datetime | None = None) -> dict:
@@ -129,11 +149,12 @@ def _watched(system):
 
 EVENT_COLUMNS = (
     "client_id, ts, received_at, input, label, score, text, refused, versions, served, "
-    "actions, subject, scores, error, finish_reason, input_tokens, output_tokens, provider"
+    "actions, subject, scores, error, finish_reason, input_tokens, output_tokens, provider, "
+    "retention_days"
 )
 
 
-def incoming_rows(events, served, received_at):
+def incoming_rows(events, served, received_at, retention_days: int):
     """The COPY rows of a checked batch, in `EVENT_COLUMNS` order."""
     # Events of a batch are mostly served by the same few versions: encode each once.
     encoded: dict = {}
@@ -164,6 +185,7 @@ def incoming_rows(events, served, received_at):
             event.input_tokens,
             event.output_tokens,
             event.provider,
+            retention_days,
         )
 
 
@@ -173,18 +195,18 @@ INCOMING_TABLE = (
     "label text, score double precision, text text, refused boolean, "
     "versions jsonb, served jsonb, actions jsonb, subject text, scores jsonb, "
     "error text, finish_reason text, input_tokens integer, output_tokens integer, "
-    "provider text"
+    "provider text, retention_days smallint"
     ") ON COMMIT DELETE ROWS"
 )
 
 
-def copy_incoming(cursor, events, served, received_at) -> None:
+def copy_incoming(cursor, events, served, received_at, retention_days: int) -> None:
     """COPY a batch into this connection's temporary table (emptied at commit, and
     before each batch: two batches in one transaction must not see each other's rows)."""
     cursor.execute(INCOMING_TABLE)
     cursor.execute("TRUNCATE incoming_event")
     with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
-        for row in incoming_rows(events, served, received_at):
+        for row in incoming_rows(events, served, received_at, retention_days):
             copy.write_row(row)
 
 
@@ -192,25 +214,39 @@ def _store_copy(system, events, served, received_at) -> set[str]:
     """PostgreSQL: COPY the batch into a temporary table, then move the new ones over.
 
     `ON CONFLICT DO NOTHING` makes a concurrent or repeated send of the same id store it
-    once; `RETURNING` says which ids were new, so only those reach the rollups."""
+    once; `RETURNING` says which were new, so only those reach the rollups.
+
+    The table is partitioned by the event's time, so its unique key includes it: that
+    catches every retry (it resends the same time). An id already stored within
+    `DUPLICATE_WINDOW` of the event's time is looked for too, so the same id recorded again
+    later is still one event."""
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
-        copy_incoming(cursor, events, served, received_at)
+        day_tables_ensure(cursor, system.retention_days, {partitions.day_of(e.ts) for e in events})
+        copy_incoming(cursor, events, served, received_at, system.retention_days)
         cursor.execute(
             f"INSERT INTO monitoring_event (system_id, {EVENT_COLUMNS}) "  # noqa: S608 (constants)
-            f"SELECT %s, {EVENT_COLUMNS} FROM incoming_event "
-            "ON CONFLICT (system_id, client_id) DO NOTHING RETURNING client_id",
-            [system.pk],
+            f"SELECT %s, {EVENT_COLUMNS} FROM incoming_event i WHERE NOT EXISTS ("
+            "SELECT 1 FROM monitoring_event e WHERE e.system_id = %s "
+            "AND e.client_id = i.client_id AND e.ts BETWEEN i.ts - %s AND i.ts + %s) "
+            "ON CONFLICT (system_id, client_id, retention_days, ts) DO NOTHING "
+            "RETURNING client_id",
+            [system.pk, system.pk, DUPLICATE_WINDOW, DUPLICATE_WINDOW],
         )
         return {row[0] for row in cursor.fetchall()}
 
 
 def _store_orm(system, events, served, received_at) -> set[str]:
-    """SQLite (the demo): one writer at a time, so look first, then insert the rest."""
-    ids = [event.client_id for event in events]
-    known = set(
-        Event.objects.filter(system=system, client_id__in=ids).values_list("client_id", flat=True)
-    )
+    """SQLite (the demo): one writer at a time, so look first (as `_store_copy` does), then
+    insert the rest."""
+    times = {event.client_id: event.ts for event in events}
+    known = {
+        client_id
+        for client_id, ts in Event.objects.filter(
+            system=system, client_id__in=list(times)
+        ).values_list("client_id", "ts")
+        if abs(ts - times[client_id]) <= DUPLICATE_WINDOW
+    }
     Event.objects.bulk_create(
         Event(
             system=system,
@@ -232,11 +268,12 @@ def _store_orm(system, events, served, received_at) -> set[str]:
             input_tokens=event.input_tokens,
             output_tokens=event.output_tokens,
             provider=event.provider,
+            retention_days=system.retention_days,
         )
         for event, versions in zip(events, served, strict=True)
         if event.client_id not in known
     )
-    return set(ids) - known
+    return set(times) - known
 
 
 def _rollups_add(system, totals) -> None:
