@@ -30,6 +30,13 @@ def schedule_periodic_tasks(sender, **kwargs):
         sender.signature("groundtruth.tasks.reviews_sample"),
         name="groundtruth.tasks.reviews_sample",
     )
+    # Raw events: day tables made ahead, those past retention dropped (idempotent: a run
+    # missed or repeated changes nothing).
+    sender.add_periodic_task(
+        settings.FAILSAFE_RETENTION_SECONDS,
+        sender.signature("monitoring.tasks.events_retention_apply"),
+        name="monitoring.tasks.events_retention_apply",
+    )
     # Due work lives in the database; these sweeps pick it up (and survive restarts).
     for task in (
         "comms.tasks.reminders_send_due",

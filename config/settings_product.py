@@ -36,3 +36,5 @@ FAILSAFE_EVENTS_MAX_BYTES = env.int("FAILSAFE_EVENTS_MAX_BYTES", default=20 * 10
 FAILSAFE_OTLP_MAX_BYTES = env.int("FAILSAFE_OTLP_MAX_BYTES", default=20 * 1024 * 1024)
 FAILSAFE_OTLP_MAX_ATTRIBUTE_BYTES = env.int("FAILSAFE_OTLP_MAX_ATTRIBUTE_BYTES", default=256 * 1024)
 FAILSAFE_OTLP_MAX_CONCURRENT = env.int("FAILSAFE_OTLP_MAX_CONCURRENT", default=8)
+# How often raw events past their system's retention are dropped and day tables made ahead.
+FAILSAFE_RETENTION_SECONDS = env.float("FAILSAFE_RETENTION_SECONDS", default=3600.0)

@@ -4,6 +4,7 @@ import random
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.errors import ServiceError
@@ -211,3 +212,15 @@ def verdict_record(
         after={"correct": correct, "expected": expected[:500], "note": note, "status": item.status},
     )
     return item
+
+
+def review_items_expire(sender, *, table: str, **kwargs) -> int:
+    """The review items (and verdicts) of the raw events in a day table about to be dropped
+    (`monitoring.signals.events_expiring`): what was reviewed goes with what it reviewed."""
+    # The table is one Failsafe made (monitoring.partitions), never input.
+    expiring = RawSQL(  # noqa: S611
+        f"SELECT r.id FROM monitoring_reviewitem r JOIN {table} e ON e.id = r.event_id",  # noqa: S608
+        [],
+    )
+    deleted, _ = ReviewItem.objects.filter(pk__in=expiring).delete()
+    return deleted
