@@ -4,8 +4,10 @@ events a day (docs/ARCHITECTURE.md, "Beyond one machine").
 Simulated events of two kinds (`monitoring.simulator`: the refund classifier, short labelled
 outputs with actions; the support drafter, a generated reply with tokens and a score) go
 through the product's own ingestion (`events_ingest`, batches of 5,000, timestamps at
-`--rate` events/s ending now) into one bench system each, with the monitors the demo gives
-them (so the rollups count what monitors watch). Then, per system: the event rows, their
+`--rate` events/s ending now) into one bench system each, with no monitor (so the rollups
+hold the signals every system counts; a pattern, input-feature or score-share monitor adds
+its own cells). Each system gets a retention of its own, so its day tables hold only its
+events. Then, per system: the event rows, their
 day tables' bytes (heap, TOAST and indexes: `pg_total_relation_size`), the rollup cells and
 their share of the rollup table's bytes, after a VACUUM ANALYZE so the figures are settled.
 The bench systems' events and rollups are deleted at the start and the end.
