@@ -110,33 +110,37 @@ def count(
     inputs = inputs or {}
     thresholds = thresholds or {}
     for event, versions in zip(events, served, strict=True):
-        bucket = bucket_of(event.ts, width)
         where = served_key(versions, event.versions)
-        totals[bucket, "events", "", where] += 1
-        if event.label:
-            totals[bucket, "label", event.label, where] += 1
-        if event.refused:
-            totals[bucket, "refused", "", where] += 1
-        if event.text:
-            totals[bucket, "length", length_bin(len(event.text)), where] += 1
-        if event.score is not None:
-            totals[bucket, "score", score_bin(event.score), where] += 1
-        for action in event.actions:
-            totals[bucket, "action", action["type"], where] += 1
-        _count_generation(totals, bucket, where, event, thresholds)
-        for monitor_id, pattern in patterns.items():
-            if event.text and pattern.search(event.text):
-                totals[bucket, f"pattern:{monitor_id}", "", where] += 1
-        for feature, numeric in inputs.items():
-            if feature not in event.input:
-                continue
-            value = event.input[feature]
-            if numeric:
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    totals[bucket, f"input:{feature}", number_bin(float(value)), where] += 1
-            else:
-                totals[bucket, f"input:{feature}", str(value)[:100], where] += 1
+        event_count(totals, bucket_of(event.ts, width), where, event, patterns, inputs, thresholds)
     return totals
+
+
+def event_count(totals: Counter, bucket, where: str, event, patterns, inputs, thresholds) -> None:
+    """One event's increments, added to `totals` (ingestion counts as it writes the rows)."""
+    totals[bucket, "events", "", where] += 1
+    if event.label:
+        totals[bucket, "label", event.label, where] += 1
+    if event.refused:
+        totals[bucket, "refused", "", where] += 1
+    if event.text:
+        totals[bucket, "length", length_bin(len(event.text)), where] += 1
+    if event.score is not None:
+        totals[bucket, "score", score_bin(event.score), where] += 1
+    for action in event.actions:
+        totals[bucket, "action", action.type, where] += 1
+    _count_generation(totals, bucket, where, event, thresholds)
+    for monitor_id, pattern in patterns.items():
+        if event.text and pattern.search(event.text):
+            totals[bucket, f"pattern:{monitor_id}", "", where] += 1
+    for feature, numeric in inputs.items():
+        if feature not in event.input:
+            continue
+        value = event.input[feature]
+        if numeric:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                totals[bucket, f"input:{feature}", number_bin(float(value)), where] += 1
+        else:
+            totals[bucket, f"input:{feature}", str(value)[:100], where] += 1
 
 
 def _count_generation(totals: Counter, bucket, where: str, event, thresholds) -> None:
