@@ -28,15 +28,42 @@ def copy_text(value: str) -> str:
     return value
 
 
-def copy_json(value) -> str:
-    """JSON as a COPY value: JSON escapes its own control characters, so only its
-    backslashes need doubling."""
-    text = _encode(value).decode()
-    return text.replace("\\", "\\\\") if "\\" in text else text
+def _json(value) -> str:
+    return _encode(value).decode()
 
 
-def _tokens(value: int | None) -> str:
-    return "\\N" if value is None else str(value)
+def _row(event, stamp: str, received: str, seen: tuple, null) -> tuple:
+    """An event's values in `EVENT_COLUMNS` order, `null` for SQL's NULL."""
+    output, usage = event.output, event.usage
+    return (
+        event.client_id,
+        stamp,
+        received,
+        _json(event.input) if event.input else "{}",
+        output.label or "",
+        null if output.score is None else repr(output.score),
+        output.text or "",
+        "t" if event.refused else "f",
+        seen[1],
+        seen[2],
+        _json(event.actions) if event.actions else "[]",
+        event.subject,
+        _json(event.scores) if event.scores else "{}",
+        event.error,
+        event.finish_reason,
+        null if usage is None or usage.input_tokens is None else str(usage.input_tokens),
+        null if usage is None or usage.output_tokens is None else str(usage.output_tokens),
+        event.provider,
+    )
+
+
+def _nulls(event) -> int:
+    usage = event.usage
+    return (
+        (event.output.score is None)
+        + (usage is None or usage.input_tokens is None)
+        + (usage is None or usage.output_tokens is None)
+    )
 
 
 def rows_and_counts(
@@ -53,14 +80,16 @@ def rows_and_counts(
     served_each: list[dict] = []
     lines: list[str] = []
     received = received_at.isoformat()
-    for event in events:
+    # RFC 3339 text of every time in one call: a twentieth of isoformat's cost each.
+    stamps = _encode([event.ts for event in events]).decode()[2:-2].split('","')
+    for event, stamp in zip(events, stamps, strict=True):
         versions = event.versions
         key = tuple(versions.items())
         seen = known.get(key)
         if seen is None:
             served = {surface: refs[surface].get(ref) for surface, ref in versions.items()}
             where = rollups.served_key(served, versions)
-            seen = known[key] = (served, copy_json(versions), copy_json(served), where)
+            seen = known[key] = (served, _json(versions), _json(served), where)
         served_each.append(seen[0])
         ts = event.ts
         slot = ts.timestamp() // width
@@ -68,31 +97,17 @@ def rows_and_counts(
         if bucket is None:
             bucket = buckets[slot] = rollups.bucket_of(ts, width)
         rollups.event_count(totals, bucket, seen[3], event, patterns, inputs, thresholds)
-        output = event.output
-        usage = event.usage
-        lines.append(
-            "\t".join(
-                (
-                    copy_text(event.client_id),
-                    ts.isoformat(),
-                    received,
-                    copy_json(event.input) if event.input else "{}",
-                    copy_text(output.label) if output.label else "",
-                    "\\N" if output.score is None else repr(output.score),
-                    copy_text(output.text) if output.text else "",
-                    "t" if event.refused else "f",
-                    seen[1],
-                    seen[2],
-                    copy_json(event.actions) if event.actions else "[]",
-                    copy_text(event.subject),
-                    copy_json(event.scores) if event.scores else "{}",
-                    copy_text(event.error),
-                    copy_text(event.finish_reason),
-                    "\\N" if usage is None else _tokens(usage.input_tokens),
-                    "\\N" if usage is None else _tokens(usage.output_tokens),
-                    copy_text(event.provider),
-                )
-            )
-        )
+        # Most rows hold nothing COPY must escape: joined as they are, and checked whole
+        # (17 tabs, no newline or return, no backslash but those of the NULLs).
+        line = "\t".join(_row(event, stamp, received, seen, "\\N"))
+        if (
+            line.count("\t") != 17
+            or line.count("\\") != _nulls(event)
+            or "\n" in line
+            or "\r" in line
+        ):
+            values = _row(event, stamp, received, seen, None)
+            line = "\t".join("\\N" if v is None else copy_text(v) for v in values)
+        lines.append(line)
     lines.append("")
     return "\n".join(lines).encode(), served_each, totals

@@ -7,6 +7,7 @@ to `Rollup` rows in the transaction that stores the events.
 import itertools
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -26,10 +27,7 @@ def bucket_of(ts: datetime, width: int) -> datetime:
 
 
 def length_bin(chars: int) -> str:
-    for n, edge in enumerate(LENGTH_EDGES[1:]):
-        if chars < edge:
-            return LENGTH_BINS[n]
-    return LENGTH_BINS[-1]
+    return LENGTH_BINS[bisect_right(LENGTH_EDGES, chars) - 1]
 
 
 def score_bin(score: float) -> str:
@@ -117,20 +115,21 @@ def count(
 
 def event_count(totals: Counter, bucket, where: str, event, patterns, inputs, thresholds) -> None:
     """One event's increments, added to `totals` (ingestion counts as it writes the rows)."""
+    label, text, score = event.label, event.text, event.score
     totals[bucket, "events", "", where] += 1
-    if event.label:
-        totals[bucket, "label", event.label, where] += 1
+    if label:
+        totals[bucket, "label", label, where] += 1
     if event.refused:
         totals[bucket, "refused", "", where] += 1
-    if event.text:
-        totals[bucket, "length", length_bin(len(event.text)), where] += 1
-    if event.score is not None:
-        totals[bucket, "score", score_bin(event.score), where] += 1
+    if text:
+        totals[bucket, "length", length_bin(len(text)), where] += 1
+    if score is not None:
+        totals[bucket, "score", score_bin(score), where] += 1
     for action in event.actions:
         totals[bucket, "action", action.type, where] += 1
     _count_generation(totals, bucket, where, event, thresholds)
     for monitor_id, pattern in patterns.items():
-        if event.text and pattern.search(event.text):
+        if text and pattern.search(text):
             totals[bucket, f"pattern:{monitor_id}", "", where] += 1
     for feature, numeric in inputs.items():
         if feature not in event.input:
