@@ -98,3 +98,18 @@ def test_a_nul_anywhere_is_a_400_naming_its_field(client, system):
         assert response.status_code == 400
         assert [e["field"] for e in response.json()["errors"]] == [field]
     assert not Event.objects.exists()
+
+
+def test_a_large_batch_of_awkward_texts_is_stored_whole(client, system):
+    events = [
+        {
+            "id": f"e-{n}",
+            "ts": (AT + timedelta(milliseconds=n)).isoformat(),
+            "output": {"label": "approve", "text": AWKWARD if n % 7 == 0 else f"ok {n}"},
+        }
+        for n in range(1234)
+    ]
+    assert _post(client, system, events).json() == {"accepted": 1234, "duplicates": 0}
+    texts = dict(Event.objects.values_list("client_id", "text"))
+    assert texts == {e["id"]: e["output"]["text"] for e in events}
+    assert sum(Rollup.objects.filter(signal="label").values_list("n", flat=True)) == 1234
