@@ -1,7 +1,5 @@
 """The machine interface of monitoring: events in, monitors and alerts out."""
 
-import json
-
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -13,7 +11,7 @@ from rest_framework.views import APIView
 
 from core.api import error_response
 from core.permissions import HasRole, require
-from monitoring.contract import BatchTooLarge
+from monitoring.contract import BatchTooLarge, NotJSON
 from monitoring.models import Alert, Monitor
 from monitoring.services.ingest import IngestError, events_ingest
 from monitoring.services.monitors import MONITOR_FIELDS, monitor_create
@@ -73,16 +71,12 @@ class EventsView(APIView):
         body = request._request.read(limit + 1)
         if len(body) > limit:
             return _refused("too_large", 413, f"At most {limit} bytes per request.")
-        try:
-            payload = json.loads(body)
-        except ValueError as error:
-            return _refused("not_json", 400, f"Not JSON: {error}.")
-        except RecursionError:
-            return _refused("not_json", 400, "Not JSON this deeply nested.")
         # Too many events (contract.BatchTooLarge, a 413) goes to the API's error handler;
         # a refused batch is answered here, every problem with its event's index.
         try:
-            counts = events_ingest(system=system, payload=payload)
+            counts = events_ingest(system=system, body=body)
+        except NotJSON as error:
+            return _refused("not_json", 400, error.message)
         except BatchTooLarge:
             INGEST_REJECTS.labels("too_large").inc()
             raise

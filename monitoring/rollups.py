@@ -7,6 +7,7 @@ to `Rollup` rows in the transaction that stores the events.
 import itertools
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -26,10 +27,7 @@ def bucket_of(ts: datetime, width: int) -> datetime:
 
 
 def length_bin(chars: int) -> str:
-    for n, edge in enumerate(LENGTH_EDGES[1:]):
-        if chars < edge:
-            return LENGTH_BINS[n]
-    return LENGTH_BINS[-1]
+    return LENGTH_BINS[bisect_right(LENGTH_EDGES, chars) - 1]
 
 
 def score_bin(score: float) -> str:
@@ -110,33 +108,38 @@ def count(
     inputs = inputs or {}
     thresholds = thresholds or {}
     for event, versions in zip(events, served, strict=True):
-        bucket = bucket_of(event.ts, width)
         where = served_key(versions, event.versions)
-        totals[bucket, "events", "", where] += 1
-        if event.label:
-            totals[bucket, "label", event.label, where] += 1
-        if event.refused:
-            totals[bucket, "refused", "", where] += 1
-        if event.text:
-            totals[bucket, "length", length_bin(len(event.text)), where] += 1
-        if event.score is not None:
-            totals[bucket, "score", score_bin(event.score), where] += 1
-        for action in event.actions:
-            totals[bucket, "action", action["type"], where] += 1
-        _count_generation(totals, bucket, where, event, thresholds)
-        for monitor_id, pattern in patterns.items():
-            if event.text and pattern.search(event.text):
-                totals[bucket, f"pattern:{monitor_id}", "", where] += 1
-        for feature, numeric in inputs.items():
-            if feature not in event.input:
-                continue
-            value = event.input[feature]
-            if numeric:
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    totals[bucket, f"input:{feature}", number_bin(float(value)), where] += 1
-            else:
-                totals[bucket, f"input:{feature}", str(value)[:100], where] += 1
+        event_count(totals, bucket_of(event.ts, width), where, event, patterns, inputs, thresholds)
     return totals
+
+
+def event_count(totals: Counter, bucket, where: str, event, patterns, inputs, thresholds) -> None:
+    """One event's increments, added to `totals` (ingestion counts as it writes the rows)."""
+    label, text, score = event.label, event.text, event.score
+    totals[bucket, "events", "", where] += 1
+    if label:
+        totals[bucket, "label", label, where] += 1
+    if event.refused:
+        totals[bucket, "refused", "", where] += 1
+    if text:
+        totals[bucket, "length", length_bin(len(text)), where] += 1
+    if score is not None:
+        totals[bucket, "score", score_bin(score), where] += 1
+    for action in event.actions:
+        totals[bucket, "action", action.type, where] += 1
+    _count_generation(totals, bucket, where, event, thresholds)
+    for monitor_id, pattern in patterns.items():
+        if text and pattern.search(text):
+            totals[bucket, f"pattern:{monitor_id}", "", where] += 1
+    for feature, numeric in inputs.items():
+        if feature not in event.input:
+            continue
+        value = event.input[feature]
+        if numeric:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                totals[bucket, f"input:{feature}", number_bin(float(value)), where] += 1
+        else:
+            totals[bucket, f"input:{feature}", str(value)[:100], where] += 1
 
 
 def _count_generation(totals: Counter, bucket, where: str, event, thresholds) -> None:

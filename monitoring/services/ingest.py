@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from core.errors import ServiceError
-from monitoring import contract, partitions, rollups
+from monitoring import contract, ingest_rows, partitions, rollups
 from monitoring.models import Event, Monitor
 from monitoring.services.retention import day_tables_ensure
 from rollbacks.selectors import version_refs
@@ -27,14 +27,21 @@ class IngestError(ServiceError):
         self.problems = problems
 
 
-def events_ingest(*, system, payload, now: datetime | None = None) -> dict:
-    """Store a batch of events exactly once and add them to the rollups, in one transaction.
+def events_ingest(
+    *, system, payload=None, body: bytes | None = None, now: datetime | None = None
+) -> dict:
+    """Store a batch of events exactly once and add them to the rollups, in one transaction:
+    `payload` as dicts, or the event API's `body`, JSON (`contract.NotJSON` if it is not).
 
     A batch with any invalid event stores nothing. An event whose id the system already
     sent (in this batch or an earlier one) is counted as a duplicate, not stored again:
     that is what lets a sender retry after a lost reply."""
-    checked, problems = contract.events_check(payload, now)
-    problems += expired_problems(system, checked, now)
+    if body is not None:
+        checked, problems = contract.events_decode(body, now)
+    else:
+        checked, problems = contract.events_check(payload, now)
+    if not problems:
+        problems = expired_problems(system, checked, now)
     if problems:
         raise IngestError(problems)
     return checked_store(system=system, checked=checked, now=now)
@@ -62,29 +69,38 @@ def checked_store(*, system, checked: list[contract.Checked], now: datetime | No
     if not checked:
         return {"accepted": 0, "duplicates": 0}
     unique = list({event.client_id: event for event in reversed(checked)}.values())[::-1]
-    refs = version_refs(system)
-    served = [_resolve(event.versions, refs) for event in unique]
     patterns, inputs, thresholds = _watched(system)
     received_at = now or datetime.now(UTC)
+    width = settings.FAILSAFE_ROLLUP_SECONDS
+    rows, served, totals = ingest_rows.rows_and_counts(
+        unique,
+        version_refs(system),
+        received_at,
+        width,
+        patterns,
+        inputs,
+        thresholds,
+        system.retention_days,
+    )
     # Inside a caller's transaction (the OTLP receiver's, which counts its intake too) no
     # savepoint: a failure here fails the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
-            stored = _store_copy(system, unique, served, received_at)
+            stored = _store_copy(system, rows, {partitions.day_of(e.ts) for e in unique})
         else:
             stored = _store_orm(system, unique, served, received_at)
-        new = [(event, versions) for event, versions in zip(unique, served, strict=True)]
-        new = [pair for pair in new if pair[0].client_id in stored]
-        totals = rollups.count(
-            [event for event, _ in new],
-            [versions for _, versions in new],
-            settings.FAILSAFE_ROLLUP_SECONDS,
-            patterns,
-            inputs,
-            thresholds,
-        )
+        if len(stored) < len(unique):  # some were stored before: count only the new ones
+            new = [(e, v) for e, v in zip(unique, served, strict=True) if e.client_id in stored]
+            totals = rollups.count(
+                [event for event, _ in new],
+                [versions for _, versions in new],
+                width,
+                patterns,
+                inputs,
+                thresholds,
+            )
         _rollups_add(system, totals)
-    return {"accepted": len(new), "duplicates": len(checked) - len(new)}
+    return {"accepted": len(stored), "duplicates": len(checked) - len(stored)}
 
 
 def scores_add(*, system, scores: dict[str, dict[str, float]]) -> dict:
@@ -121,11 +137,6 @@ def scores_add(*, system, scores: dict[str, dict[str, float]]) -> dict:
     return {"added": added, "missing": sorted(set(scores) - found)}
 
 
-def _resolve(versions: dict, refs: dict) -> dict:
-    """The registry's version number for each reference the event gave (None: unknown)."""
-    return {surface: refs[surface].get(ref) for surface, ref in versions.items()}
-
-
 def _watched(system):
     """What only some monitors need counted: their regexes, input features and score
     thresholds."""
@@ -154,41 +165,6 @@ EVENT_COLUMNS = (
 )
 
 
-def incoming_rows(events, served, received_at, retention_days: int):
-    """The COPY rows of a checked batch, in `EVENT_COLUMNS` order."""
-    # Events of a batch are mostly served by the same few versions: encode each once.
-    encoded: dict = {}
-
-    def once(value: dict) -> str:
-        key = tuple(value.items())
-        if key not in encoded:
-            encoded[key] = contract.compact_json(value)
-        return encoded[key]
-
-    for event, versions in zip(events, served, strict=True):
-        yield (
-            event.client_id,
-            event.ts,
-            received_at,
-            event.input_json,
-            event.label,
-            event.score,
-            event.text,
-            event.refused,
-            once(event.versions),
-            once(versions),
-            event.actions_json,
-            event.subject,
-            contract.compact_json(event.scores) if event.scores else "{}",
-            event.error,
-            event.finish_reason,
-            event.input_tokens,
-            event.output_tokens,
-            event.provider,
-            retention_days,
-        )
-
-
 INCOMING_TABLE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_event ("
     "client_id text, ts timestamptz, received_at timestamptz, input jsonb, "
@@ -200,30 +176,30 @@ INCOMING_TABLE = (
 )
 
 
-def copy_incoming(cursor, events, served, received_at, retention_days: int) -> None:
-    """COPY a batch into this connection's temporary table (emptied at commit, and
-    before each batch: two batches in one transaction must not see each other's rows)."""
+def copy_incoming(cursor, rows: bytes) -> None:
+    """COPY a batch's rows (`ingest_rows.rows_and_counts`, COPY's text format) into this
+    connection's temporary table (emptied at commit, and before each batch: two batches
+    in one transaction must not see each other's rows)."""
     cursor.execute(INCOMING_TABLE)
     cursor.execute("TRUNCATE incoming_event")
     with cursor.copy(f"COPY incoming_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
-        for row in incoming_rows(events, served, received_at, retention_days):
-            copy.write_row(row)
+        copy.write(rows)
 
 
-def _store_copy(system, events, served, received_at) -> set[str]:
+def _store_copy(system, rows: bytes, days: set) -> set[str]:
     """PostgreSQL: COPY the batch into a temporary table, then move the new ones over.
 
     `ON CONFLICT DO NOTHING` makes a concurrent or repeated send of the same id store it
     once; `RETURNING` says which were new, so only those reach the rollups.
 
-    The table is partitioned by the event's time, so its unique key includes it: that
-    catches every retry (it resends the same time). An id already stored within
-    `DUPLICATE_WINDOW` of the event's time is looked for too, so the same id recorded again
-    later is still one event."""
+    The table is partitioned by the event's time (`days` are the batch's), so its unique
+    key includes it: that catches every retry (it resends the same time). An id already
+    stored within `DUPLICATE_WINDOW` of the event's time is looked for too, so the same id
+    recorded again later is still one event."""
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
-        day_tables_ensure(cursor, system.retention_days, {partitions.day_of(e.ts) for e in events})
-        copy_incoming(cursor, events, served, received_at, system.retention_days)
+        day_tables_ensure(cursor, system.retention_days, days)
+        copy_incoming(cursor, rows)
         cursor.execute(
             f"INSERT INTO monitoring_event (system_id, {EVENT_COLUMNS}) "  # noqa: S608 (constants)
             f"SELECT %s, {EVENT_COLUMNS} FROM incoming_event i WHERE NOT EXISTS ("
@@ -260,7 +236,7 @@ def _store_orm(system, events, served, received_at) -> set[str]:
             refused=event.refused,
             versions=event.versions,
             served=versions,
-            actions=event.actions,
+            actions=[{"type": a.type, "subject": a.subject} for a in event.actions],
             subject=event.subject,
             scores=event.scores,
             error=event.error,
