@@ -33,7 +33,8 @@ from monitoring.selectors.signals import (
     value_of,
 )
 from monitoring.services.alerts import alert_raise, alert_resolve
-from monitoring.services.monitors import baseline_enough, baseline_refresh, detector_calibrate
+from monitoring.services.monitors import baseline_enough, baselines_refresh, detector_calibrate
+from monitoring.services.shards import claims_open, systems_claim, systems_release
 
 MIN_CURRENT_EVENTS = 200
 SHAPE_EVERY = timedelta(seconds=30)
@@ -47,26 +48,39 @@ def register_evaluator(kind: str, evaluate: Evaluator) -> None:
     EVALUATORS[kind] = evaluate
 
 
-def monitors_evaluate(now: datetime | None = None) -> dict:
-    """Run every enabled monitor over the rollup buckets completed since it last ran.
+def monitors_evaluate(now: datetime | None = None, *, shard: int = 0, shards: int = 1) -> dict:
+    """Run every enabled monitor of the shard's systems over the rollup buckets completed
+    since it last ran (`services.shards`: each system claimed by one worker at a time).
 
-    Called by beat every few seconds. Each monitor's progress (`evaluated_through`) is
-    claimed with a conditional UPDATE, so two evaluations running at once count each
-    bucket once and raise one alert."""
+    Called by beat every few seconds, once per shard. Each monitor's progress
+    (`evaluated_through`) is claimed with a conditional UPDATE too, so two evaluations
+    running at once count each bucket once and raise one alert."""
     now = now or timezone.now()
     width = settings.FAILSAFE_ROLLUP_SECONDS
     through = rollups.bucket_of(
         now - timedelta(seconds=settings.FAILSAFE_EVALUATION_LAG_SECONDS), width
     )
     summary = {"monitors": 0, "alerts": 0, "resolved": 0}
+    started = timezone.now()
+    claims_open(shard, shards)
+    while ids := systems_claim(shard, shards, started):
+        evaluated = False
+        try:
+            _systems_evaluate(ids, now, through, summary)
+            evaluated = True
+        finally:
+            systems_release(ids, evaluated=evaluated)
+    return summary
+
+
+def _systems_evaluate(ids: list[int], now: datetime, through: datetime, summary: dict) -> None:
     by_system: dict = defaultdict(list)
-    for monitor in Monitor.objects.filter(enabled=True).select_related("system"):
+    for monitor in Monitor.objects.filter(enabled=True, system_id__in=ids).select_related("system"):
         by_system[monitor.system_id].append(monitor)
     for monitors in by_system.values():
         # Baselines first: the false-alarm budget is spread over the traffic they measure,
         # so a monitor leaving its learning period is calibrated for the real traffic.
-        for monitor in monitors:
-            baseline_refresh(monitor, now)
+        baselines_refresh(monitors, now)
         rows = _new_buckets(monitors, through)
         budget = _false_alarms_per_event(monitors)
         # One commit per system, not per monitor; each claim stays its own savepoint.
@@ -76,7 +90,6 @@ def monitors_evaluate(now: datetime | None = None) -> dict:
                 outcome = _evaluate(monitor, rows, through, now, budget)
                 summary["alerts"] += outcome == "raised"
                 summary["resolved"] += outcome == "resolved"
-    return summary
 
 
 def _new_buckets(monitors, through) -> dict:
