@@ -6,11 +6,13 @@ from django.db import migrations, models
 
 def brin_create(apps, schema_editor):
     """Compaction reads a time range across every system; a BRIN index on the bucket finds
-    it for little upkeep (cells arrive in time order). PostgreSQL only: the demo's SQLite
-    has too few cells to need one."""
+    it for little upkeep (cells arrive in time order). Multi-minmax, since compacted cells
+    are written beside new ones: a block range then holds a day-old and a current interval,
+    not the whole day between. PostgreSQL only: the demo's SQLite has too few cells."""
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            "CREATE INDEX IF NOT EXISTS rollup_bucket_brin ON monitoring_rollup USING brin (bucket)"
+            "CREATE INDEX IF NOT EXISTS rollup_bucket_brin ON monitoring_rollup "
+            "USING brin (bucket timestamptz_minmax_multi_ops)"
         )
 
 

@@ -52,9 +52,11 @@ def first_bucket(system, signal: str, since: datetime) -> datetime | None:
 
 
 def baseline_window(monitor: Monitor, now: datetime) -> tuple[datetime, datetime]:
+    """The pinned period, or the previous `baseline_days` from the hour: a window that
+    starts on an hour sums the same however its old cells are compacted."""
     if monitor.baseline_start and monitor.baseline_end:
         return monitor.baseline_start, monitor.baseline_end
-    return now - timedelta(days=monitor.baseline_days), now
+    return rollups.bucket_of(now - timedelta(days=monitor.baseline_days), 3600), now
 
 
 def observed(monitor: Monitor, since: datetime, until: datetime) -> tuple[int, dict[str, int]]:

@@ -33,7 +33,8 @@ from monitoring.selectors.signals import (
     value_of,
 )
 from monitoring.services.alerts import alert_raise, alert_resolve
-from monitoring.services.monitors import baseline_enough, baselines_refresh, detector_calibrate
+from monitoring.services.baselines import baselines_refresh
+from monitoring.services.monitors import baseline_enough, detector_calibrate
 from monitoring.services.shards import claims_open, systems_claim, systems_release
 
 MIN_CURRENT_EVENTS = 200

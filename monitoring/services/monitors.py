@@ -3,8 +3,6 @@ compared with, and the detector calibrated on it."""
 
 import math
 import re
-from collections import defaultdict
-from datetime import datetime, timedelta
 
 from django.db import transaction
 
@@ -14,7 +12,7 @@ from core.services import actor_of, audit_record, snapshot
 from monitoring import contract
 from monitoring.detectors.cusum import DetectorBank, bank_for, bank_start
 from monitoring.models import Monitor, Rollup
-from monitoring.selectors.signals import baseline_window, first_bucket, rate_of, signal_counts
+from monitoring.selectors.signals import rate_of
 
 MONITOR_FIELDS = [
     "name",
@@ -172,21 +170,6 @@ MIN_BASELINE_EVENTS = 500
 # a class so rare it never gets there, this many events.
 MIN_BASELINE_HITS = 100
 RARE_BASELINE_EVENTS = 20_000
-BASELINE_REFRESH = timedelta(hours=1)
-LEARNING_REFRESH = timedelta(minutes=1)
-
-
-def _baseline(monitor: Monitor, found: dict, first, since: datetime, until: datetime) -> dict:
-    """The baseline's counts, over its window: what the detector is calibrated on.
-    `found`: (signal, key) → events in the window; `first`: the denominator's first bucket."""
-    n = found.get(monitor.denominator, 0)
-    signal, key = monitor.signal
-    if monitor.is_rate:
-        counts = {"x": found.get((signal, key), 0)}
-    else:
-        counts = {k: c for (s, k), c in found.items() if s == signal}
-    days = ((until - max(since, first)).total_seconds() / 86400) if first else 0.0
-    return {"n": n, "counts": counts, "days": days, "since": since.isoformat()}
 
 
 def baseline_enough(monitor: Monitor) -> bool:
@@ -200,34 +183,6 @@ def baseline_enough(monitor: Monitor) -> bool:
         return True
     hits = monitor.baseline["counts"].get("x", 0)
     return hits >= MIN_BASELINE_HITS or n >= RARE_BASELINE_EVENTS
-
-
-def baseline_due(monitor: Monitor, now) -> bool:
-    """A rate or shape monitor's baseline is recomputed hourly (every minute while it is
-    still learning, so new traffic counts soon), never while it fires."""
-    if monitor.kind in Monitor.EXTERNAL_KINDS or monitor.status == Monitor.Status.FIRING:
-        return False
-    learning = monitor.status == Monitor.Status.LEARNING
-    refresh = LEARNING_REFRESH if learning else BASELINE_REFRESH
-    return monitor.baseline_at is None or now - monitor.baseline_at >= refresh
-
-
-def baselines_refresh(monitors: list[Monitor], now) -> None:
-    """Recompute the due baselines of one system's monitors: those sharing a window read
-    it once, every signal they count in one query (old history from compacted cells)."""
-    windows: dict = defaultdict(list)
-    for monitor in monitors:
-        if baseline_due(monitor, now):
-            windows[baseline_window(monitor, now)].append(monitor)
-    for (since, until), due in windows.items():
-        system = due[0].system
-        wanted = {m.signal[0] for m in due} | {m.denominator[0] for m in due}
-        found = signal_counts(system, wanted, since, until)
-        firsts = {s: first_bucket(system, s, since) for s in {m.denominator[0] for m in due}}
-        for monitor in due:
-            first = firsts[monitor.denominator[0]]
-            monitor.baseline = _baseline(monitor, found, first, since, until)
-            monitor.baseline_at, monitor.detector = now, {}
 
 
 def detector_calibrate(monitor: Monitor, budget: float) -> DetectorBank:
