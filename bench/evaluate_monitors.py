@@ -532,78 +532,82 @@ def main() -> None:
         f"FAILSAFE_ROLLUP_SECONDS {settings.FAILSAFE_ROLLUP_SECONDS}"
     )
 
-    print(f"\n1. Baselines: {args.systems} systems x {len(MONITORS)} monitors")
-    started = time.perf_counter()
-    ids = prepare(COLD_PREFIX, args.systems)
-    print(f"  systems and monitors made in {time.perf_counter() - started:.0f} s")
-    width = settings.FAILSAFE_ROLLUP_SECONDS
-    end = time.time() // 3600 * 3600  # now, on the hour
-    t0 = end - SPAN.total_seconds()
-    small, large = args.small // args.systems, args.large // args.systems
-    rate = small / SPAN.total_seconds()
-    started = time.perf_counter()
-    add_events(ids, t0, rate, 0, small, 3600)
-    vacuum()
-    print(
-        f"10^6: {small * len(ids):,} events over {SPAN.days} days ({rate * 3600:.0f} an hour "
-        f"per system) written in {time.perf_counter() - started:.0f} s ({load()})"
-    )
-    last = Event.objects.filter(system_id=ids[0]).order_by("-ts").values_list("ts", flat=True)[0]
-    since = datetime.fromtimestamp(last.timestamp() // width * width - 3600, UTC)
-    cells = check_rollups(ids[0], since, since + timedelta(hours=1))
-    print(f"  rollups of an hour of one system ({cells} cells) equal ingestion's recount")
-    now = datetime.fromtimestamp(end, UTC)
-    first = cold_part(ids, now)
-    first_hour = hourly_part(ids, first["kept"], now, rate, small)
-
-    older = large - small
-    g = first_hour["g"]
-    started = time.perf_counter()
-    add_events(ids, t0 - older / rate, rate, g, g + older, 6 * 3600)
-    RollupCompaction.objects.all().delete()  # the older events are behind its progress
-    vacuum()
-    print(
-        f"10^7: {older * len(ids):,} older events at the same rate before them (the history "
-        f"now spans {(SPAN.total_seconds() + older / rate) / 86400:.0f} days), written in "
-        f"{time.perf_counter() - started:.0f} s ({load()})"
-    )
-    second = cold_part(ids, first_hour["now"])
-    second_hour = hourly_part(ids, second["kept"], first_hour["now"], rate, g + older)
-
-    print(
-        f"\n2. Steady evaluation: {args.shard_systems} systems x {len(MONITORS)} monitors, "
-        f"{STEADY_RATE} events/s each, evaluated every {STEP_SECONDS} s of traffic"
-    )
-    started = time.perf_counter()
-    shard_ids = prepare(STEADY_PREFIX, args.shard_systems)
-    print(f"  systems and monitors made in {time.perf_counter() - started:.0f} s")
-    connections.close_all()  # the workers fork: each opens its own connection
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        steady = steady_part(shard_ids, args.runs, pool)
-
     def verdict(seconds: float) -> str:
         return "met" if seconds <= TARGET_SECONDS else f"MISSED by {seconds - TARGET_SECONDS:.2f} s"
 
-    print("\nSummary (target <= 1 s each):")
-    for label, part, hour in (("10^6", first, first_hour), ("10^7", second, second_hour)):
+    print(f"parts: {args.parts}")
+    if "baselines" in args.parts:
+        print(f"\n1. Baselines: {args.systems} systems x {len(MONITORS)} monitors")
+        started = time.perf_counter()
+        ids = prepare(COLD_PREFIX, args.systems)
+        print(f"  systems and monitors made in {time.perf_counter() - started:.0f} s")
+        width = settings.FAILSAFE_ROLLUP_SECONDS
+        end = time.time() // 3600 * 3600  # now, on the hour
+        t0 = end - SPAN.total_seconds()
+        small, large = args.small // args.systems, args.large // args.systems
+        rate = small / SPAN.total_seconds()
+        started = time.perf_counter()
+        add_events(ids, t0, rate, 0, small, 3600)
+        vacuum()
         print(
-            f"  {label}: hourly baseline refresh {hour['new']:.3f} s ({verdict(hour['new'])}; "
-            f"old path {hour['old']:.2f} s, {hour['old'] / hour['new']:.0f}x); first count "
-            f"from scratch {part['new']:.2f} s on compacted cells ({verdict(part['new'])}; old "
-            f"path {part['old']:.2f} s, {part['old'] / part['new']:.2f}x)"
+            f"10^6: {small * len(ids):,} events over {SPAN.days} days ({rate * 3600:.0f} an hour "
+            f"per system) written in {time.perf_counter() - started:.0f} s ({load()})"
         )
-    for what, a, b in (
-        ("hourly refresh", first_hour["new"], second_hour["new"]),
-        ("first count", first["new"], second["new"]),
-    ):
-        flat = "within" if b / a <= 1.2 else "NOT within"
-        print(f"  flat, {what}: 10^7 / 10^6 = {b / a:.2f}x ({flat} 1.2x)")
-    print(
-        f"  steady, {len(shard_ids) * len(MONITORS)} monitors: 2 shards at once median "
-        f"{steady['sharded']:.3f} s ({verdict(steady['sharded'])}; slowest shard's own "
-        f"{steady['own']:.3f} s), one process {steady['single']:.3f} s "
-        f"({steady['single'] / steady['sharded']:.2f}x the sharded) ({load()} at the end)"
-    )
+        newest = Event.objects.filter(system_id=ids[0]).order_by("-ts")
+        last = newest.values_list("ts", flat=True)[0]
+        since = datetime.fromtimestamp(last.timestamp() // width * width - 3600, UTC)
+        cells = check_rollups(ids[0], since, since + timedelta(hours=1))
+        print(f"  rollups of an hour of one system ({cells} cells) equal ingestion's recount")
+        now = datetime.fromtimestamp(end, UTC)
+        first = cold_part(ids, now)
+        first_hour = hourly_part(ids, first["kept"], now, rate, small)
+
+        older = large - small
+        g = first_hour["g"]
+        started = time.perf_counter()
+        add_events(ids, t0 - older / rate, rate, g, g + older, 6 * 3600)
+        RollupCompaction.objects.all().delete()  # the older events are behind its progress
+        vacuum()
+        print(
+            f"10^7: {older * len(ids):,} older events at the same rate before them (the history "
+            f"now spans {(SPAN.total_seconds() + older / rate) / 86400:.0f} days), written in "
+            f"{time.perf_counter() - started:.0f} s ({load()})"
+        )
+        second = cold_part(ids, first_hour["now"])
+        second_hour = hourly_part(ids, second["kept"], first_hour["now"], rate, g + older)
+
+        print("\nBaselines, summary (target <= 1 s each):")
+        for label, part, hour in (("10^6", first, first_hour), ("10^7", second, second_hour)):
+            print(
+                f"  {label}: hourly baseline refresh {hour['new']:.3f} s ({verdict(hour['new'])}; "
+                f"old path {hour['old']:.2f} s, {hour['old'] / hour['new']:.0f}x); first count "
+                f"from scratch {part['new']:.2f} s on compacted cells ({verdict(part['new'])}; old "
+                f"path {part['old']:.2f} s, {part['old'] / part['new']:.2f}x)"
+            )
+        for what, a, b in (
+            ("hourly refresh", first_hour["new"], second_hour["new"]),
+            ("first count", first["new"], second["new"]),
+        ):
+            flat = "within" if b / a <= 1.2 else "NOT within"
+            print(f"  flat, {what}: 10^7 / 10^6 = {b / a:.2f}x ({flat} 1.2x)")
+    if "steady" in args.parts:
+        print(
+            f"\n2. Steady evaluation: {args.shard_systems} systems x {len(MONITORS)} monitors, "
+            f"{STEADY_RATE} events/s each, evaluated every {STEP_SECONDS} s of traffic"
+        )
+        started = time.perf_counter()
+        shard_ids = prepare(STEADY_PREFIX, args.shard_systems)
+        print(f"  systems and monitors made in {time.perf_counter() - started:.0f} s")
+        connections.close_all()  # the workers fork: each opens its own connection
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            steady = steady_part(shard_ids, args.runs, pool)
+
+        print(
+            f"  steady, {len(shard_ids) * len(MONITORS)} monitors: 2 shards at once median "
+            f"{steady['sharded']:.3f} s ({verdict(steady['sharded'])}; slowest shard's own "
+            f"{steady['own']:.3f} s), one process {steady['single']:.3f} s "
+            f"({steady['single'] / steady['sharded']:.2f}x the sharded) ({load()} at the end)"
+        )
 
     if not args.keep:
         prepare(COLD_PREFIX, 0)

@@ -11,6 +11,7 @@ An evaluator is called as `evaluate(monitor, through, now)` inside the system's
 transaction, sets the monitor's status (and baseline) and ends with `evaluation_save`,
 answering its outcome ("raised", "resolved", or "")."""
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ from monitoring.services.alerts import alert_raise, alert_resolve
 from monitoring.services.baselines import baselines_refresh
 from monitoring.services.monitors import baseline_enough, detector_calibrate
 from monitoring.services.shards import claims_open, systems_claim, systems_release
+
+logger = logging.getLogger(__name__)
 
 MIN_CURRENT_EVENTS = 200
 SHAPE_EVERY = timedelta(seconds=30)
@@ -78,19 +81,29 @@ def _systems_evaluate(ids: list[int], now: datetime, through: datetime, summary:
     by_system: dict = defaultdict(list)
     for monitor in Monitor.objects.filter(enabled=True, system_id__in=ids).select_related("system"):
         by_system[monitor.system_id].append(monitor)
-    for monitors in by_system.values():
-        # Baselines first: the false-alarm budget is spread over the traffic they measure,
-        # so a monitor leaving its learning period is calibrated for the real traffic.
-        baselines_refresh(monitors, now)
-        rows = _new_buckets(monitors, through)
-        budget = _false_alarms_per_event(monitors)
-        # One commit per system, not per monitor; each claim stays its own savepoint.
-        with transaction.atomic():
-            for monitor in monitors:
-                summary["monitors"] += 1
-                outcome = _evaluate(monitor, rows, through, now, budget)
-                summary["alerts"] += outcome == "raised"
-                summary["resolved"] += outcome == "resolved"
+    # One commit per batch of systems (a commit waits for the disk: per system it was most
+    # of the time); each system and each monitor's claim stay their own savepoint, and a
+    # system that fails is logged and left for the next run, not its batch with it.
+    with transaction.atomic():
+        for monitors in by_system.values():
+            try:
+                with transaction.atomic():
+                    _system_evaluate(monitors, now, through, summary)
+            except Exception:
+                logger.exception("evaluating the monitors of system %s", monitors[0].system_id)
+
+
+def _system_evaluate(monitors, now, through, summary: dict) -> None:
+    # Baselines first: the false-alarm budget is spread over the traffic they measure, so
+    # a monitor leaving its learning period is calibrated for the real traffic.
+    baselines_refresh(monitors, now)
+    rows = _new_buckets(monitors, through)
+    budget = _false_alarms_per_event(monitors)
+    for monitor in monitors:
+        summary["monitors"] += 1
+        outcome = _evaluate(monitor, rows, through, now, budget)
+        summary["alerts"] += outcome == "raised"
+        summary["resolved"] += outcome == "resolved"
 
 
 def _new_buckets(monitors, through) -> dict:
