@@ -512,6 +512,7 @@ def main() -> None:
     parser.add_argument("--shard-systems", type=int, default=1000, help="systems, steady part")
     parser.add_argument("--runs", type=int, default=7, help="steady-state rounds")
     parser.add_argument("--keep", action="store_true", help="leave the rows in the database")
+    parser.add_argument("--parts", default="baselines,steady", help="which parts to run")
     args = parser.parse_args()
 
     setup_django()
