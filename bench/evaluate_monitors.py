@@ -20,7 +20,8 @@ each beside the old path measured in the same run.
    same again.
 2. Steady evaluation. 1,000 systems (`bench-shard-0000` ...) with the same 5 monitors
    (5,000); their history is 6,000 events each two days ago, written straight as the
-   1-minute cells compaction leaves (no raw events: evaluation reads rollups only), then
+   1-minute cells compaction leaves (no raw events: evaluation reads rollups only; one
+   system's cells made from generated events, copied to the others), then
    one cold run. Then `--runs` rounds, each: 4 s of new traffic for every system (10
    events/s each, as 2-second cells), evaluated by one process (the old path: one beat
    task for every system); 4 s more, evaluated by 2 shards in 2 processes at once
@@ -449,6 +450,7 @@ def _shard_run(job) -> tuple[float, dict]:
 def steady_part(ids, runs: int, pool) -> dict:
     """Rounds of new traffic, evaluated by one process, then by 2 shards at once."""
     from django.conf import settings
+    from django.db import connection
 
     from monitoring.services.evaluation import monitors_evaluate
 
@@ -456,7 +458,16 @@ def steady_part(ids, runs: int, pool) -> dict:
     width = settings.FAILSAFE_ROLLUP_SECONDS
     end = time.time() // 3600 * 3600 - 2 * 86400  # the history: two days ago
     history = 6000
-    add_cells(ids, end - history / STEADY_RATE, STEADY_RATE, 0, history, 60, 60)
+    # One system's history made from its events, then copied to the others: the same
+    # counts, written in a moment rather than aggregated from 6 x 10^6 events.
+    add_cells(ids[:1], end - history / STEADY_RATE, STEADY_RATE, 0, history, 60, 60)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n, width) "
+            "SELECT s, bucket, signal, key, served, n, width FROM monitoring_rollup, "
+            "unnest(%s::bigint[]) AS s WHERE system_id = %s",
+            [list(ids[1:]), ids[0]],
+        )
     g, t0 = history, time.time() // width * width - 600
     vacuum()
     started = time.perf_counter()
