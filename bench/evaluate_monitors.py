@@ -1,41 +1,41 @@
-"""Evaluating every monitor of 100 systems with 10^6 and then 10^7 stored events
-(docs/PERFORMANCE.md: <= 1 s, and flat in the number of stored events).
+"""Monitor evaluation with history: the baseline refresh over a week of compacted rollups
+at 10^6 and 10^7 stored events, and the steady evaluation of 5,000 monitors over 1,000
+systems across 2 shards (docs/PERFORMANCE.md: <= 1 s each, the refresh flat within 1.2x),
+each beside the old path measured in the same run.
 
-The systems (`bench-eval-000` ...) are refund classifiers, each with 5 monitors made by
-`monitor_create`: fraud share (category_share), refusal rate, account holds
-(action_rate), text length and score (numeric). Their traffic is 10 events/s per system
-(1,000 events/s in all): about 90% approve, 8% review, 2% fraud, 1% refused, scores and
-texts and actions as the simulator makes them. The history is written with SQL, not
-through HTTP (the figure is about evaluation, which reads rollups and never raw events):
-raw events with `INSERT ... SELECT ... generate_series`, then their rollups aggregated
-from those raw rows with the same buckets, signals, keys and histogram bins as ingestion
-(`monitoring.rollups`); the script checks this on a sample window by recounting its raw
-events with `rollups.count`, the function ingestion uses.
+1. Baselines. 100 systems (`bench-eval-0000` ...), refund classifiers with 5 monitors each
+   made by `monitor_create`: fraud share, refusal rate, account holds, text length and
+   score. 10^6 events spread evenly over the last 8 days (a week of baseline, and a day
+   more so that compaction makes 1-hour cells too), written with SQL as raw events
+   (`INSERT ... SELECT ... generate_series`) in time order, their rollups aggregated from
+   those rows with ingestion's buckets, signals, keys and bins (checked on a sample hour
+   against `rollups.count`, the function ingestion uses). Then:
+   - the first count, every baseline from scratch (what a new monitor does once): the old
+     path (3 queries per monitor over the 2-second cells, counted whole), the new path over
+     the same cells, then `rollups_compact()` (timed) and the new path on compacted cells;
+   - an hour of traffic later, the hourly refresh: the old path counts the window whole
+     again, the new one moves it on (`services.baselines`); both give the same counts.
+   Then 9 x 10^6 older events at the same rate before those (10^7 in all, the history
+   spanning about 80 days), compaction's progress reset so that it folds them in, and the
+   same again.
+2. Steady evaluation. 1,000 systems (`bench-shard-0000` ...) with the same 5 monitors
+   (5,000); their history is 6,000 events each two days ago, written straight as the
+   1-minute cells compaction leaves (no raw events: evaluation reads rollups only; one
+   system's cells made from generated events, copied to the others), then
+   one cold run. Then `--runs` rounds, each: 4 s of new traffic for every system (10
+   events/s each, as 2-second cells), evaluated by one process (the old path: one beat
+   task for every system); 4 s more, evaluated by 2 shards in 2 processes at once
+   (`monitors_evaluate(shard=s, shards=2)`). The medians are the figures.
 
-1. 10^6 events (10^4 per system, the last 17 minutes), then:
-   - the cold run: `monitors_evaluate()` once, which computes every baseline over the
-     7-day window and calibrates every detector (each monitor does this when created and
-     then once an hour);
-   - steady state: `--runs` times, 4 more seconds of traffic for every system (raw events
-     and rollups, 2 buckets), then `monitors_evaluate()` timed; the median is the figure.
-2. 10^7 events: 9 x 10^6 older events added before the same recent traffic (the history
-   now spans 2.8 hours), the monitors reset to "just created", then the same cold run and
-   steady state.
+`monitors_evaluate(now=...)` is called with the clock of the generated traffic. The bench
+systems' rows are deleted at the start and, unless `--keep`, at the end.
 
-`monitors_evaluate(now=...)` is called with the clock of the generated traffic (the same
-function beat calls every few seconds with now = the time), so each run finds exactly the
-new buckets. Timings are wall time in this process, with the SQL queries counted and timed
-(a connection execute wrapper). The bench systems' events and rollups are deleted at the
-start and, unless `--keep`, at the end (then `VACUUM FULL` gives their space back).
-
-    .venv/bin/python bench/evaluate_monitors.py [--systems 100] [--runs 7] [--keep]
+    .venv/bin/python bench/evaluate_monitors.py [--runs 7] [--keep]
 """
 
 import argparse
-import cProfile
-import io
+import multiprocessing
 import os
-import pstats
 import statistics
 import sys
 import time
@@ -47,8 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import check, person, setup_django
 
-PREFIX = "bench-eval-"
-RATE = 10  # events per second per system
+COLD_PREFIX, STEADY_PREFIX = "bench-eval-", "bench-shard-"
+SPAN = timedelta(days=8)  # the cold part's history
+STEADY_RATE = 10  # events per second per system, steady part
 STEP_SECONDS = 4  # new traffic before each steady-state run
 TARGET_SECONDS = 1.0
 VERSIONS = '{"model": "1", "prompt": "1"}'
@@ -66,55 +67,45 @@ MONITORS = [  # name, kind, target
 # --- Set-up --------------------------------------------------------------------------------
 
 
-def prepare(count: int):
+def prepare(prefix: str, count: int) -> list[int]:
     """The systems with their action catalog and 5 fresh monitors each; their events and
-    rollups deleted."""
+    rollups (and any other bench system's monitors) deleted."""
     from django.db import connection
 
-    from monitoring.models import Monitor
+    from monitoring.models import EvaluationClaim, Monitor, RollupCompaction
     from monitoring.services.monitors import monitor_create
     from systems.models import ActionType, AISystem
 
     owner = person("bench-owner", "Responder")
-    systems = []
+    every = list(AISystem.objects.filter(slug__startswith="bench-").values_list("pk", flat=True))
+    Monitor.objects.filter(system_id__in=every).delete()
+    EvaluationClaim.objects.all().delete()
+    RollupCompaction.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM monitoring_event WHERE system_id = ANY(%s)", [every])
+        cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = ANY(%s)", [every])
+    compact_space()
+    ids = []
     for n in range(count):
         system, _ = AISystem.objects.get_or_create(
-            slug=f"{PREFIX}{n:03d}",
-            defaults={"name": f"Evaluation bench {n:03d}", "kind": "classifier", "owner": owner},
+            slug=f"{prefix}{n:04d}",
+            defaults={"name": f"Bench {prefix}{n:04d}", "kind": "classifier", "owner": owner},
         )
         for name, reversible in (("refund_issue", False), ("account_hold", True)):
             ActionType.objects.get_or_create(
                 system=system, name=name, defaults={"reversible": reversible, "user_visible": True}
             )
-        systems.append(system)
-    ids = [s.pk for s in systems]
-    started = time.perf_counter()
-    # Every bench system of a previous run, also of a run with more systems than this one.
-    every = list(AISystem.objects.filter(slug__startswith=PREFIX).values_list("pk", flat=True))
-    Monitor.objects.filter(system_id__in=every).delete()
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM monitoring_event WHERE system_id = ANY(%s)", [every])
-        deleted = cursor.rowcount
-        cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = ANY(%s)", [every])
-    if deleted:
-        compact()
-        print(
-            f"deleted a previous run's {deleted:,} events in {time.perf_counter() - started:.0f} s"
-        )
-    for system in systems:
         for name, kind, target in MONITORS:
             monitor_create(actor=owner, system=system, name=name, kind=kind, target=target)
+        ids.append(system.pk)
     others = Monitor.objects.filter(enabled=True).exclude(system_id__in=ids).count()
-    check(
-        others == 0,
-        f"{others} other enabled monitors in the bench database would be evaluated too",
-    )
-    return systems, ids
+    check(others == 0, f"{others} other enabled monitors in the bench database")
+    return ids
 
 
-def compact() -> None:
-    """After deleting the bench's events: give their space back (VACUUM FULL rewrites what
-    is left, the other benches' rows, so it is quick), then a checkpoint."""
+def compact_space() -> None:
+    """Give deleted rows' space back, then a checkpoint, so timed runs do not share the disk
+    with the flushing of bulk writes."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -124,8 +115,6 @@ def compact() -> None:
 
 
 def vacuum() -> None:
-    """What autovacuum would have done by now, then a checkpoint, so that the timed runs do
-    not share the disk with the flushing of the bulk writes."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -160,81 +149,138 @@ def _score_bin_sql(column: str) -> str:
     )
 
 
-def events_sql() -> str:
-    """Events number %(first)s to %(last)s of one system, with the simulator's texts."""
+def _generated(tie: str) -> str:
+    """FROM items: event g at %(t0)s + (g - %(offset)s) / %(rate)s with its random draws
+    (`+ 0 * g` ties each draw to its row: an uncorrelated subquery would run once)."""
+    return f"""generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g,
+    LATERAL (SELECT to_timestamp(%(t0)s + (g - %(offset)s)::double precision / %(rate)s) AS ts,
+        random() + {tie} AS rl, random() + {tie} AS rs, random() + {tie} AS rt,
+        random() + {tie} AS rf, random() + {tie} AS ra, random() + {tie} AS rc,
+        random() + {tie} AS rd, random() + {tie} AS ru) AS r,
+    LATERAL (SELECT CASE WHEN r.rl < 0.02 THEN 'fraud' WHEN r.rl < 0.10 THEN 'review'
+        ELSE 'approve' END AS label) AS x"""
+
+
+def _text_sql() -> str:
     from monitoring.simulator import REASONS, REFUSAL_TEXT
 
+    return f"""CASE WHEN r.rf < 0.01 THEN '{REFUSAL_TEXT.replace("'", "''")}'
+        WHEN x.label = 'fraud' THEN {_pick(REASONS["fraud"], "r.rt")}
+        WHEN x.label = 'review' THEN {_pick(REASONS["review"], "r.rt")}
+        ELSE {_pick(REASONS["approve"], "r.rt")} END"""
+
+
+SCORE_SQL = """round((CASE x.label WHEN 'fraud' THEN 0.75 + 0.24 * r.rs
+        WHEN 'review' THEN 0.35 + 0.35 * r.rs ELSE 0.01 + 0.3 * r.rs * r.rs END)::numeric, 4)"""
+ACTION_SQL = """CASE WHEN r.rf < 0.01 OR x.label = 'review' THEN NULL
+        WHEN x.label = 'fraud' THEN 'account_hold' ELSE 'refund_issue' END"""
+
+
+def events_sql() -> str:
+    """Events number %(first)s to %(last)s of every system in %(systems)s, with the
+    simulator's texts."""
     return f"""
 INSERT INTO monitoring_event (system_id, client_id, ts, received_at, input, label, score,
-    text, refused, versions, served, actions, subject)
-SELECT %(system)s, 'e-' || lpad(g::text, 9, '0'), r.ts, r.ts + interval '1 second',
+    text, refused, versions, served, actions, subject, scores, error, finish_reason, provider,
+    retention_days)
+SELECT s, 'e-' || lpad(g::text, 9, '0'), r.ts, r.ts + interval '1 second',
     jsonb_build_object('amount', round((5 + 400 * r.ra * r.ra)::numeric, 2),
         'country', (ARRAY['US','GB','DE','FR','CA','NL','ES','IT'])[1 + floor(r.rc * 8)::int],
         'channel', (ARRAY['web','app','phone'])[1 + floor(r.rd * 3)::int]),
-    x.label,
-    round((CASE x.label WHEN 'fraud' THEN 0.75 + 0.24 * r.rs
-        WHEN 'review' THEN 0.35 + 0.35 * r.rs ELSE 0.01 + 0.3 * r.rs * r.rs END)::numeric, 4),
-    CASE WHEN r.rf < 0.01 THEN '{REFUSAL_TEXT.replace("'", "''")}'
-        WHEN x.label = 'fraud' THEN {_pick(REASONS["fraud"], "r.rt")}
-        WHEN x.label = 'review' THEN {_pick(REASONS["review"], "r.rt")}
-        ELSE {_pick(REASONS["approve"], "r.rt")} END,
-    r.rf < 0.01, '{VERSIONS}', '{SERVED}',
-    CASE WHEN r.rf < 0.01 OR x.label = 'review' THEN '[]'::jsonb
-        ELSE jsonb_build_array(jsonb_build_object(
-            'type', CASE x.label WHEN 'fraud' THEN 'account_hold' ELSE 'refund_issue' END,
+    x.label, {SCORE_SQL}, {_text_sql()}, r.rf < 0.01, '{VERSIONS}', '{SERVED}',
+    CASE WHEN {ACTION_SQL} IS NULL THEN '[]'::jsonb
+        ELSE jsonb_build_array(jsonb_build_object('type', {ACTION_SQL},
             'subject', 'cus_' || lpad(floor(r.ru * 5000)::text, 5, '0'))) END,
-    'cus_' || lpad(floor(r.ru * 5000)::text, 5, '0')
-FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g,
-    -- `+ 0 * g` ties each draw to its row (an uncorrelated subquery would run once)
-    LATERAL (SELECT to_timestamp(%(t0)s + g::double precision / {RATE}) AS ts,
-        random() + 0 * g AS rl, random() + 0 * g AS rs, random() + 0 * g AS rt,
-        random() + 0 * g AS rf, random() + 0 * g AS ra, random() + 0 * g AS rc,
-        random() + 0 * g AS rd, random() + 0 * g AS ru) AS r,
-    LATERAL (SELECT CASE WHEN r.rl < 0.02 THEN 'fraud' WHEN r.rl < 0.10 THEN 'review'
-        ELSE 'approve' END AS label) AS x
+    'cus_' || lpad(floor(r.ru * 5000)::text, 5, '0'), '{{}}', '', '', '', 30
+FROM unnest(%(systems)s::bigint[]) AS s, {_generated("0 * g + 0 * s")}
 """  # noqa: S608
 
 
+_CELLS = """(VALUES
+    ('events', ''),
+    ('label', nullif(e.label, '')),
+    ('refused', CASE WHEN e.refused THEN '' END),
+    ('length', CASE WHEN e.text <> '' THEN {length} END),
+    ('score', {score}),
+    ('action', e.action)
+) AS c(signal, key)"""
+
+
 def rollups_sql() -> str:
-    """The rollups of one system's events in [%(since)s, %(until)s), as ingestion counts."""
+    """The rollups of the systems' events number %(first)s to %(last)s, as ingestion
+    counts them (2-second cells)."""
+    cells = _CELLS.format(length=_length_bin_sql("e.text"), score=_score_bin_sql("e.score"))
     return f"""
 INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n)
 SELECT e.system_id, to_timestamp(floor(extract(epoch FROM e.ts) / %(width)s) * %(width)s),
     c.signal, c.key, '{SERVED_KEY}', count(*)
-FROM monitoring_event e CROSS JOIN LATERAL (VALUES
-    ('events', ''),
-    ('label', nullif(e.label, '')),
-    ('refused', CASE WHEN e.refused THEN '' END),
-    ('length', CASE WHEN e.text <> '' THEN {_length_bin_sql("e.text")} END),
-    ('score', {_score_bin_sql("e.score")}),
-    ('action', e.actions -> 0 ->> 'type')
-) AS c(signal, key)
-WHERE e.system_id = %(system)s AND e.ts >= %(since)s AND e.ts < %(until)s
-    AND c.key IS NOT NULL
+FROM (SELECT system_id, ts, label, refused, text, score, actions -> 0 ->> 'type' AS action
+    FROM monitoring_event WHERE system_id = ANY(%(systems)s)
+        AND client_id >= 'e-' || lpad(%(first)s::text, 9, '0')
+        AND client_id < 'e-' || lpad(%(last)s::text, 9, '0')) AS e
+CROSS JOIN LATERAL {cells}
+WHERE c.key IS NOT NULL
 GROUP BY 1, 2, 3, 4
 ON CONFLICT (system_id, signal, bucket, key, served)
     DO UPDATE SET n = monitoring_rollup.n + EXCLUDED.n
 """  # noqa: S608
 
 
-def add_traffic(ids: list[int], t0: float, first: int, last: int) -> None:
-    """Events number `first` to `last` (exclusive) of every system, event g at
-    t0 + g / RATE, and their rollups; one transaction per system."""
+def cells_sql() -> str:
+    """Cells of %(width)s seconds (stored with width %(stored)s) counting events number
+    %(first)s to %(last)s of every system in %(systems)s, made on the fly: no raw rows."""
+    cells = _CELLS.format(length=_length_bin_sql("e.text"), score=_score_bin_sql("e.score"))
+    return f"""
+INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n, width)
+SELECT e.system_id, to_timestamp(floor(extract(epoch FROM e.ts) / %(width)s) * %(width)s),
+    c.signal, c.key, '{SERVED_KEY}', count(*), %(stored)s
+FROM (SELECT s AS system_id, r.ts, x.label, r.rf < 0.01 AS refused, {_text_sql()} AS text,
+        {SCORE_SQL} AS score, {ACTION_SQL} AS action
+    FROM unnest(%(systems)s::bigint[]) AS s, {_generated("0 * g + 0 * s")}) AS e
+CROSS JOIN LATERAL {cells}
+WHERE c.key IS NOT NULL
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (system_id, signal, bucket, key, served)
+    DO UPDATE SET n = monitoring_rollup.n + EXCLUDED.n
+"""  # noqa: S608
+
+
+def add_events(ids, t0: float, rate: float, first: int, last: int, piece: float) -> None:
+    """Raw events `first` to `last` (exclusive) of every system, event g at
+    t0 + (g - first) / rate, and their 2-second rollups, written in time order (as
+    ingestion writes them: the BRIN index compaction reads relies on it), `piece` seconds
+    of traffic per transaction."""
     from django.conf import settings
     from django.db import connection, transaction
 
-    since = datetime.fromtimestamp(t0 + first / RATE, UTC)
-    until = datetime.fromtimestamp(t0 + last / RATE, UTC)
-    width = settings.FAILSAFE_ROLLUP_SECONDS
+    from monitoring import partitions
+    from monitoring.services.retention import day_tables_ensure
+
     events, rollups = events_sql(), rollups_sql()
+    step = max(int(piece * rate), 1)
+    first_day = partitions.day_of(datetime.fromtimestamp(t0, UTC))
+    last_day = partitions.day_of(datetime.fromtimestamp(t0 + (last - first) / rate, UTC))
+    days = {first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        day_tables_ensure(cursor.cursor, 30, days)  # the bench systems keep the default
     with connection.cursor() as cursor:
-        for system in ids:
+        for start in range(first, last, step):
+            params = {"systems": list(ids), "t0": t0 + (start - first) / rate, "rate": rate}
+            params |= {"first": start, "last": min(start + step, last), "offset": start}
+            params["width"] = settings.FAILSAFE_ROLLUP_SECONDS
             with transaction.atomic():
-                cursor.execute(events, {"system": system, "first": first, "last": last, "t0": t0})
-                cursor.execute(
-                    rollups,
-                    {"system": system, "since": since, "until": until, "width": width},
-                )
+                cursor.execute(events, params)
+                cursor.execute(rollups, params)
+
+
+def add_cells(ids, t0: float, rate: float, first: int, last: int, width: int, stored: int):
+    """Cells only (see cells_sql), in one statement for every system."""
+    from django.db import connection
+
+    params = {"first": first, "last": last, "t0": t0, "rate": rate, "offset": first}
+    params |= {"width": width, "stored": stored, "systems": list(ids)}
+    with connection.cursor() as cursor:
+        cursor.execute(cells_sql(), params)
 
 
 def check_rollups(system, since: datetime, until: datetime) -> int:
@@ -244,8 +290,7 @@ def check_rollups(system, since: datetime, until: datetime) -> int:
     from monitoring import contract, rollups
     from monitoring.models import Event, Rollup
 
-    raw = []
-    served = []
+    raw, served = [], []
     for event in Event.objects.filter(system=system, ts__gte=since, ts__lt=until):
         raw.append(
             {
@@ -271,190 +316,209 @@ def check_rollups(system, since: datetime, until: datetime) -> int:
             ).values_list("bucket", "signal", "key", "served", "n")
         }
     )
-    check(
-        found == +expected,
-        f"rollups differ from a recount: {(found - expected) or (expected - found)}",
-    )
+    check(found == +expected, f"rollups differ: {(found - expected) or (expected - found)}")
     return len(found)
 
 
-# --- Evaluation ----------------------------------------------------------------------------
+# --- Measuring -----------------------------------------------------------------------------
 
 
 class Queries:
-    """Counts and times the SQL queries of the default connection."""
+    """Counts the SQL queries of the default connection."""
 
     def __init__(self):
-        self.count, self.seconds = 0, 0.0
+        self.count = 0
 
     def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.2f}"
+
+
+def _monitors(ids) -> dict[int, list]:
+    from monitoring.models import Monitor
+
+    by_system: dict[int, list] = {}
+    for monitor in Monitor.objects.filter(system_id__in=ids).select_related("system"):
+        monitor.baseline_at = None
+        by_system.setdefault(monitor.system_id, []).append(monitor)
+    return by_system
+
+
+def old_baselines(by_system: dict, now: datetime) -> None:
+    """The baseline refresh as it was before: per monitor, its first bucket, then the
+    denominator's counts and the signal's, over the (same) window, counted whole each time
+    (3 queries per monitor)."""
+    from monitoring.models import Rollup
+    from monitoring.selectors.signals import baseline_window, observed
+
+    for monitors in by_system.values():
+        for monitor in monitors:
+            since, until = baseline_window(monitor, now)
+            first = (
+                Rollup.objects.filter(
+                    system=monitor.system, signal=monitor.denominator[0], bucket__gte=since
+                )
+                .order_by("bucket")
+                .values_list("bucket", flat=True)
+                .first()
+            )
+            n, found = observed(monitor, since, until)
+            days = ((until - max(since, first)).total_seconds() / 86400) if first else 0.0
+            monitor.baseline = {"n": n, "counts": found, "days": days}
+
+
+def new_baselines(by_system: dict, now: datetime) -> None:
+    from monitoring.services.baselines import baselines_refresh
+
+    for monitors in by_system.values():
+        baselines_refresh(monitors, now)
+
+
+def timed(refresh, by_system: dict, now) -> tuple[float, int, dict]:
+    """One refresh of the systems' due baselines: seconds, queries, the baselines."""
+    from django.db import connection
+
+    queries = Queries()
+    with connection.execute_wrapper(queries):
         started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.count += 1
-            self.seconds += time.perf_counter() - started
+        refresh(by_system, now)
+        seconds = time.perf_counter() - started
+    found = {m.pk: (m.baseline["n"], m.baseline["counts"]) for ms in by_system.values() for m in ms}
+    return seconds, queries.count, found
 
 
-PHASES = [  # (module, function, what it is); timed around every call
-    ("evaluation", "_new_buckets", "new buckets of the rate monitors (1 query per system)"),
-    ("monitors", "_baseline", "baselines over the 7-day window (cold: 3 queries per monitor)"),
-    ("monitors", "bank_for", "detector calibration (cold only; cached per process)"),
-    ("evaluation", "_shape_evidence", "shape monitors' 10-min window + test (2 queries each)"),
-    ("evaluation", "evaluation_save", "claim and save each monitor (1 UPDATE + 1 commit each)"),
-]
+def cells_in_window(ids, now: datetime) -> str:
+    from django.db.models import Count
+
+    from monitoring.models import Rollup
+
+    rows = Rollup.objects.filter(
+        system_id__in=ids, bucket__gte=now - timedelta(days=7), bucket__lt=now
+    )
+    widths = dict(rows.values_list("width").annotate(n=Count("*")).values_list("width", "n"))
+    return ", ".join(f"{n:,} of width {w or 2} s" for w, n in sorted(widths.items()))
 
 
-class Phases:
-    """Wall time spent in the functions of PHASES during a run (patched for the run only)."""
+def cold_part(ids, now: datetime) -> dict:
+    """Every baseline counted from scratch: the old path and the new, before and after
+    compaction; then an hour of traffic, and the hourly refresh both ways."""
+    from monitoring.services.compaction import rollups_compact
 
-    def __init__(self):
-        from monitoring.services import evaluation, monitors
-
-        # Patched where they are looked up: bank_for is imported into monitors.
-        self.modules = {"evaluation": evaluation, "monitors": monitors}
-        self.seconds = dict.fromkeys((name for _, name, _ in PHASES), 0.0)
-
-    def __enter__(self):
-        self.saved = []
-        for module, name, _ in PHASES:
-            target = self.modules[module]
-            original = getattr(target, name)
-            self.saved.append((target, name, original))
-            setattr(target, name, self._timed(name, original))
-        return self
-
-    def __exit__(self, *exc):
-        for target, name, original in self.saved:
-            setattr(target, name, original)
-
-    def _timed(self, name, original):
-        def wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[name] += time.perf_counter() - started
-
-        return wrapper
+    print(f"  cells in the 7-day window before compaction: {cells_in_window(ids, now)}")
+    old, old_queries, old_found = timed(old_baselines, _monitors(ids), now)
+    print(f"  first count, old path, 2-second cells: {old:.2f} s, {old_queries:,} queries")
+    fine, fine_queries, fine_found = timed(new_baselines, _monitors(ids), now)
+    print(f"  first count, new path, 2-second cells: {fine:.2f} s, {fine_queries:,} queries")
+    check(fine_found == old_found, "the new path's baselines differ from the old path's")
+    started = time.perf_counter()
+    written = rollups_compact(now=now)
+    took = time.perf_counter() - started
+    print(
+        f"  rollups_compact: {took:.1f} s, {written[60]:,} 1-minute and {written[3600]:,} "
+        f"1-hour cells written; in the window now: {cells_in_window(ids, now)} ({load()})"
+    )
+    vacuum()
+    kept = _monitors(ids)
+    new, new_queries, new_found = timed(new_baselines, kept, now)
+    print(f"  first count, new path, compacted: {new:.2f} s, {new_queries:,} queries ({load()})")
+    check(new_found == old_found, "compaction changed a baseline (its window is hour-aligned)")
+    return {"old": old, "fine": fine, "new": new, "kept": kept}
 
 
-def evaluate(now: datetime, profile: bool = False) -> dict:
-    """One `monitors_evaluate(now)`: wall and CPU time, queries, phases (and a profile)."""
+def hourly_part(ids, kept: dict, now: datetime, rate: float, g: int) -> dict:
+    """An hour of traffic, then the hourly refresh: the old path counts the window again,
+    the new moves it on (what came in added, the hour that left taken off)."""
+    hour = int(3600 * rate)
+    add_events(ids, now.timestamp(), rate, g, g + hour, 600)
+    later = now + timedelta(hours=1, seconds=5)
+    old, old_queries, old_found = timed(old_baselines, _monitors(ids), later)
+    new, new_queries, new_found = timed(new_baselines, kept, later)
+    check(new_found == old_found, "the moved baselines differ from a fresh count")
+    print(
+        f"  an hour later ({hour * len(ids):,} new events): hourly refresh, old path "
+        f"{old:.2f} s ({old_queries:,} queries), new path {new:.3f} s ({new_queries:,} "
+        f"queries), the same counts ({load()})"
+    )
+    return {"old": old, "new": new, "g": g + hour, "now": later}
+
+
+def _shard_run(job) -> tuple[float, dict]:
+    """In a worker process: one shard's evaluation."""
+    from monitoring.services.evaluation import monitors_evaluate
+
+    now, shard, shards = job
+    started = time.perf_counter()
+    summary = monitors_evaluate(now=now, shard=shard, shards=shards)
+    return time.perf_counter() - started, summary
+
+
+def steady_part(ids, runs: int, pool) -> dict:
+    """Rounds of new traffic, evaluated by one process, then by 2 shards at once."""
+    from django.conf import settings
     from django.db import connection
 
     from monitoring.services.evaluation import monitors_evaluate
 
-    queries = Queries()
-    profiler = cProfile.Profile() if profile else None
-    with connection.execute_wrapper(queries), Phases() as phases:
-        started, cpu = time.perf_counter(), time.process_time()
-        if profiler:
-            profiler.enable()
-        summary = monitors_evaluate(now=now)
-        if profiler:
-            profiler.disable()
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    result = {
-        **summary,
-        "seconds": seconds,
-        "cpu": cpu,
-        "queries": queries.count,
-        "sql": queries.seconds,
-        "phases": phases.seconds,
-    }
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumtime").print_stats(16)
-        result["profile"] = out.getvalue()
-    return result
-
-
-def show_phases(result: dict) -> None:
-    rest = result["seconds"]
-    for _, name, what in PHASES:
-        took = result["phases"][name]
-        rest -= took
-        if took >= 0.0005:
-            print(f"    {what:72} {took:6.3f} s")
-    print(f"    {'the rest (loading monitors, the detectors updates, Python)':72} {rest:6.3f} s")
-
-
-def reset_monitors(ids: list[int]) -> None:
-    """Back to just created: no baseline, no detector, nothing evaluated yet."""
-    from monitoring.models import Monitor
-
-    Monitor.objects.filter(system_id__in=ids).update(
-        status=Monitor.Status.LEARNING,
-        baseline={},
-        baseline_at=None,
-        detector={},
-        state=[],
-        evaluated_through=None,
+    lag = settings.FAILSAFE_EVALUATION_LAG_SECONDS
+    width = settings.FAILSAFE_ROLLUP_SECONDS
+    end = time.time() // 3600 * 3600 - 2 * 86400  # the history: two days ago
+    history = 6000
+    # One system's history made from its events, then copied to the others: the same
+    # counts, written in a moment rather than aggregated from 6 x 10^6 events.
+    add_cells(ids[:1], end - history / STEADY_RATE, STEADY_RATE, 0, history, 60, 60)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n, width) "
+            "SELECT s, bucket, signal, key, served, n, width FROM monitoring_rollup, "
+            "unnest(%s::bigint[]) AS s WHERE system_id = %s",
+            [list(ids[1:]), ids[0]],
+        )
+    g, t0 = history, time.time() // width * width - 600
+    vacuum()
+    started = time.perf_counter()
+    cold = monitors_evaluate(now=datetime.fromtimestamp(t0 + lag, UTC))
+    print(
+        f"  cold run (every baseline, every detector): {time.perf_counter() - started:.2f} s, "
+        f"{cold['monitors']} monitors; statuses {statuses(ids)} ({load()})"
     )
+    single, sharded, shard_own = [], [], []
+    step = STEP_SECONDS * STEADY_RATE
+    for run in range(runs):
+        for sharded_run in (False, True):
+            t = t0 + (g + step - history) / STEADY_RATE
+            add_cells(ids, t0 + (g - history) / STEADY_RATE, STEADY_RATE, g, g + step, width, 0)
+            g += step
+            now = datetime.fromtimestamp(t + lag, UTC)
+            started = time.perf_counter()
+            if sharded_run:
+                own = pool.map(_shard_run, [(now, 0, 2), (now, 1, 2)])
+                sharded.append(time.perf_counter() - started)
+                shard_own.append(max(s for s, _ in own))
+                evaluated = sum(summary["monitors"] for _, summary in own)
+            else:
+                evaluated = monitors_evaluate(now=now)["monitors"]
+                single.append(time.perf_counter() - started)
+            check(evaluated == len(ids) * len(MONITORS), f"{evaluated} monitors evaluated")
+        print(
+            f"  round {run + 1}: one process {single[-1]:.3f} s, 2 shards at once "
+            f"{sharded[-1]:.3f} s (slowest shard's own {shard_own[-1]:.3f} s) ({load()})"
+        )
+    print(f"  statuses {statuses(ids)}")
+    return {
+        "single": statistics.median(single),
+        "sharded": statistics.median(sharded),
+        "own": statistics.median(shard_own),
+    }
 
 
-def statuses(ids: list[int]) -> dict:
+def statuses(ids) -> dict:
     from monitoring.models import Monitor
 
     return dict(Counter(Monitor.objects.filter(system_id__in=ids).values_list("status", flat=True)))
-
-
-def sizes(ids: list[int]) -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM monitoring_event WHERE system_id = ANY(%s)", [ids])
-        events = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM monitoring_rollup WHERE system_id = ANY(%s)", [ids])
-        cells = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT pg_total_relation_size('monitoring_event'), "
-            "pg_total_relation_size('monitoring_rollup')"
-        )
-        event_bytes, rollup_bytes = cursor.fetchone()
-    return (
-        f"{events:,} stored events of the bench systems, {cells:,} rollup rows; on disk "
-        f"(whole tables with indexes, space freed by earlier runs included): monitoring_event "
-        f"{event_bytes / 2**30:.2f} GiB, monitoring_rollup {rollup_bytes / 2**20:.0f} MiB"
-    )
-
-
-def measure(label: str, ids: list[int], clock: list[float], runs: int, lag: float) -> dict:
-    """The cold run, then `runs` steady-state runs each after STEP_SECONDS of new traffic.
-    `clock` holds [t0, next event number], and moves on."""
-    t0, g = clock
-    reset_monitors(ids)
-    now = datetime.fromtimestamp(t0 + g / RATE + lag, UTC)
-    cold = evaluate(now)
-    print(
-        f"{label}, cold run (every baseline computed, every detector calibrated): "
-        f"{cold['seconds']:.2f} s (this process's CPU {cold['cpu']:.2f} s), {cold['queries']} "
-        f"queries ({cold['sql']:.2f} s in SQL), {cold['monitors']} monitors, {cold['alerts']} "
-        f"alerts; statuses {statuses(ids)}; where it went:"
-    )
-    show_phases(cold)
-    steady = []
-    for run in range(runs + 1):  # the last one profiled, outside the figure
-        add_traffic(ids, t0, g, g + STEP_SECONDS * RATE)
-        g += STEP_SECONDS * RATE
-        now = datetime.fromtimestamp(t0 + g / RATE + lag, UTC)
-        steady.append(evaluate(now, profile=run == runs))
-    clock[1] = g
-    profiled = steady.pop()
-    times = [r["seconds"] for r in steady]
-    median = statistics.median(times)
-    pick = min(steady, key=lambda r: abs(r["seconds"] - median))
-    print(
-        f"{label}, steady state ({runs} runs, each after {STEP_SECONDS} s of new traffic for "
-        f"every system): median {median:.3f} s (min {min(times):.3f}, max {max(times):.3f}); "
-        f"{sum(r['alerts'] for r in steady)} alerts raised, "
-        f"{sum(r['resolved'] for r in steady)} resolved; statuses {statuses(ids)}; the median "
-        f"run: {pick['queries']} queries, {pick['sql']:.3f} s in SQL, this process's CPU "
-        f"{pick['cpu']:.3f} s; where it went:"
-    )
-    show_phases(pick)
-    return {"cold": cold["seconds"], "steady": median, "profile": profiled["profile"]}
 
 
 # --- Main ----------------------------------------------------------------------------------
@@ -462,19 +526,21 @@ def measure(label: str, ids: list[int], clock: list[float], runs: int, lag: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--systems", type=int, default=100)
+    parser.add_argument("--systems", type=int, default=100, help="systems, cold part")
     parser.add_argument("--small", type=int, default=1_000_000, help="stored events, first")
     parser.add_argument("--large", type=int, default=10_000_000, help="stored events, then")
-    parser.add_argument("--runs", type=int, default=7, help="steady-state runs per size")
-    parser.add_argument("--keep", action="store_true", help="leave the events in the database")
+    parser.add_argument("--shard-systems", type=int, default=1000, help="systems, steady part")
+    parser.add_argument("--runs", type=int, default=7, help="steady-state rounds")
+    parser.add_argument("--keep", action="store_true", help="leave the rows in the database")
+    parser.add_argument("--parts", default="baselines,steady", help="which parts to run")
     args = parser.parse_args()
 
     setup_django()
     from django.conf import settings
-    from django.db import connection
+    from django.db import connection, connections
 
-    lag = settings.FAILSAFE_EVALUATION_LAG_SECONDS
-    width = settings.FAILSAFE_ROLLUP_SECONDS
+    from monitoring.models import Event, RollupCompaction
+
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
@@ -482,90 +548,90 @@ def main() -> None:
         )
         pg = cursor.fetchone()
     print(
-        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
-        f"PostgreSQL {pg[0]} (shared_buffers {pg[1]}, work_mem {pg[2]}), shared with other users"
+        f"machine: {os.cpu_count()} cores, {load()} at start; PostgreSQL {pg[0]} "
+        f"(shared_buffers {pg[1]}, work_mem {pg[2]}), shared with other users; "
+        f"FAILSAFE_ROLLUP_SECONDS {settings.FAILSAFE_ROLLUP_SECONDS}"
     )
-    print(
-        f"settings: {args.systems} systems x {len(MONITORS)} monitors "
-        f"({', '.join(kind for _, kind, _ in MONITORS)}), {RATE} events/s per system, "
-        f"FAILSAFE_ROLLUP_SECONDS {width}, FAILSAFE_EVALUATION_LAG_SECONDS {lag:g}, "
-        f"baseline: the previous 7 days (the default), {args.runs} steady-state runs"
-    )
-
-    started = time.perf_counter()
-    systems, ids = prepare(args.systems)
-    print(
-        f"{len(systems)} systems and {len(systems) * len(MONITORS)} monitors made in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
-    small = args.small // args.systems
-    large = args.large // args.systems
-    # Event g of each system at t0 + g / RATE; the newest history ends at `end`, now.
-    end = time.time() // width * width
-    t0 = end - large / RATE
-    clock = [t0, large]
-
-    started = time.perf_counter()
-    add_traffic(ids, t0, large - small, large)
-    vacuum()
-    print(
-        f"\n10^6 history ({small:,} events per system, the last {small / RATE / 60:.0f} min) "
-        f"written in {time.perf_counter() - started:.0f} s: {sizes(ids)}"
-    )
-    window = (datetime.fromtimestamp(end - 60, UTC), datetime.fromtimestamp(end, UTC))
-    cells = check_rollups(systems[0], *window)
-    print(
-        f"the rollups written by SQL for {systems[0].slug}'s last minute ({cells} cells) equal "
-        "what ingestion's rollups.count makes of the same raw events"
-    )
-    first = measure("10^6 events", ids, clock, args.runs, lag)
-
-    started = time.perf_counter()
-    add_traffic(ids, t0, 0, large - small)
-    vacuum()
-    print(
-        f"\n10^7 history: {large - small:,} older events per system added (the history now "
-        f"spans {large / RATE / 3600:.1f} h) in {time.perf_counter() - started:.0f} s: "
-        f"{sizes(ids)}"
-    )
-    old = datetime.fromtimestamp(t0 + 1000, UTC)
-    cells = check_rollups(systems[-1], old, old + timedelta(seconds=60))
-    print(f"rollups of an old minute of {systems[-1].slug} ({cells} cells) equal a recount too")
-    second = measure("10^7 events", ids, clock, args.runs, lag)
-
-    print(
-        "\ncProfile of one more steady-state run at 10^7 (not in the median; by cumulative time):"
-    )
-    print("\n".join(line for line in second["profile"].splitlines() if line.strip())[:4000])
 
     def verdict(seconds: float) -> str:
         return "met" if seconds <= TARGET_SECONDS else f"MISSED by {seconds - TARGET_SECONDS:.2f} s"
 
-    print(
-        f"\nevaluating all {len(ids) * len(MONITORS)} monitors, steady state: 10^6 events "
-        f"{first['steady']:.3f} s ({verdict(first['steady'])}), 10^7 events "
-        f"{second['steady']:.3f} s ({verdict(second['steady'])}); target <= "
-        f"{TARGET_SECONDS:g} s at both"
-    )
-    ratio = second["steady"] / first["steady"]
-    print(
-        f"flat in stored events: 10^7 / 10^6 = {ratio:.2f}x "
-        + ("(flat within 25%)" if ratio <= 1.25 else "(NOT flat: more than 25% slower)")
-    )
-    print(
-        f"cold run (baselines and detectors, once per monitor an hour): 10^6 "
-        f"{first['cold']:.2f} s, 10^7 {second['cold']:.2f} s ({verdict(second['cold'])} "
-        f"against the same 1 s)"
-    )
+    print(f"parts: {args.parts}")
+    if "baselines" in args.parts:
+        print(f"\n1. Baselines: {args.systems} systems x {len(MONITORS)} monitors")
+        started = time.perf_counter()
+        ids = prepare(COLD_PREFIX, args.systems)
+        print(f"  systems and monitors made in {time.perf_counter() - started:.0f} s")
+        width = settings.FAILSAFE_ROLLUP_SECONDS
+        end = time.time() // 3600 * 3600  # now, on the hour
+        t0 = end - SPAN.total_seconds()
+        small, large = args.small // args.systems, args.large // args.systems
+        rate = small / SPAN.total_seconds()
+        started = time.perf_counter()
+        add_events(ids, t0, rate, 0, small, 3600)
+        vacuum()
+        print(
+            f"10^6: {small * len(ids):,} events over {SPAN.days} days ({rate * 3600:.0f} an hour "
+            f"per system) written in {time.perf_counter() - started:.0f} s ({load()})"
+        )
+        newest = Event.objects.filter(system_id=ids[0]).order_by("-ts")
+        last = newest.values_list("ts", flat=True)[0]
+        since = datetime.fromtimestamp(last.timestamp() // width * width - 3600, UTC)
+        cells = check_rollups(ids[0], since, since + timedelta(hours=1))
+        print(f"  rollups of an hour of one system ({cells} cells) equal ingestion's recount")
+        now = datetime.fromtimestamp(end, UTC)
+        first = cold_part(ids, now)
+        first_hour = hourly_part(ids, first["kept"], now, rate, small)
+
+        older = large - small
+        g = first_hour["g"]
+        started = time.perf_counter()
+        add_events(ids, t0 - older / rate, rate, g, g + older, 6 * 3600)
+        RollupCompaction.objects.all().delete()  # the older events are behind its progress
+        vacuum()
+        print(
+            f"10^7: {older * len(ids):,} older events at the same rate before them (the history "
+            f"now spans {(SPAN.total_seconds() + older / rate) / 86400:.0f} days), written in "
+            f"{time.perf_counter() - started:.0f} s ({load()})"
+        )
+        second = cold_part(ids, first_hour["now"])
+        second_hour = hourly_part(ids, second["kept"], first_hour["now"], rate, g + older)
+
+        print("\nBaselines, summary (target <= 1 s each):")
+        for label, part, hour in (("10^6", first, first_hour), ("10^7", second, second_hour)):
+            print(
+                f"  {label}: hourly baseline refresh {hour['new']:.3f} s ({verdict(hour['new'])}; "
+                f"old path {hour['old']:.2f} s, {hour['old'] / hour['new']:.0f}x); first count "
+                f"from scratch {part['new']:.2f} s on compacted cells ({verdict(part['new'])}; old "
+                f"path {part['old']:.2f} s, {part['old'] / part['new']:.2f}x)"
+            )
+        for what, a, b in (
+            ("hourly refresh", first_hour["new"], second_hour["new"]),
+            ("first count", first["new"], second["new"]),
+        ):
+            flat = "within" if b / a <= 1.2 else "NOT within"
+            print(f"  flat, {what}: 10^7 / 10^6 = {b / a:.2f}x ({flat} 1.2x)")
+    if "steady" in args.parts:
+        print(
+            f"\n2. Steady evaluation: {args.shard_systems} systems x {len(MONITORS)} monitors, "
+            f"{STEADY_RATE} events/s each, evaluated every {STEP_SECONDS} s of traffic"
+        )
+        started = time.perf_counter()
+        shard_ids = prepare(STEADY_PREFIX, args.shard_systems)
+        print(f"  systems and monitors made in {time.perf_counter() - started:.0f} s")
+        connections.close_all()  # the workers fork: each opens its own connection
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            steady = steady_part(shard_ids, args.runs, pool)
+
+        print(
+            f"  steady, {len(shard_ids) * len(MONITORS)} monitors: 2 shards at once median "
+            f"{steady['sharded']:.3f} s ({verdict(steady['sharded'])}; slowest shard's own "
+            f"{steady['own']:.3f} s), one process {steady['single']:.3f} s "
+            f"({steady['single'] / steady['sharded']:.2f}x the sharded) ({load()} at the end)"
+        )
 
     if not args.keep:
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM monitoring_event WHERE system_id = ANY(%s)", [ids])
-            cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = ANY(%s)", [ids])
-        compact()
-        took = time.perf_counter() - started
-        print(f"\nthe bench systems' events and rollups deleted in {took:.0f} s")
+        prepare(COLD_PREFIX, 0)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,22 @@ def schedule_periodic_tasks(sender, **kwargs):
         sender.signature("core.tasks.heartbeat"),
         name="celery heartbeat for /healthz",
     )
-    # Detection: every monitor over the rollup buckets completed since its last run.
+    # Detection: every monitor over the rollup buckets completed since its last run, one
+    # task per shard of the systems, so each worker added takes a shard's task.
+    shards = settings.FAILSAFE_EVALUATION_SHARDS
+    for shard in range(shards):
+        sender.add_periodic_task(
+            settings.FAILSAFE_EVALUATE_SECONDS,
+            sender.signature(
+                "monitoring.tasks.monitors_evaluate", kwargs={"shard": shard, "shards": shards}
+            ),
+            name=f"monitoring.tasks.monitors_evaluate shard {shard} of {shards}",
+        )
+    # Old rollup cells compacted (a day: 1-minute cells; a week: 1-hour cells).
     sender.add_periodic_task(
-        settings.FAILSAFE_EVALUATE_SECONDS,
-        sender.signature("monitoring.tasks.monitors_evaluate"),
-        name="monitoring.tasks.monitors_evaluate",
+        settings.FAILSAFE_ROLLUP_COMPACT_SECONDS,
+        sender.signature("monitoring.tasks.rollups_compact"),
+        name="monitoring.tasks.rollups_compact",
     )
     # Ground truth: new outputs sampled for review.
     sender.add_periodic_task(

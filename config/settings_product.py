@@ -27,6 +27,11 @@ FAILSAFE_WEBHOOK_TIMEOUT_SECONDS = env.float("FAILSAFE_WEBHOOK_TIMEOUT_SECONDS",
 FAILSAFE_ROLLUP_SECONDS = env.int("FAILSAFE_ROLLUP_SECONDS", default=2)
 FAILSAFE_EVALUATE_SECONDS = env.float("FAILSAFE_EVALUATE_SECONDS", default=2.0)
 FAILSAFE_EVALUATION_LAG_SECONDS = env.float("FAILSAFE_EVALUATION_LAG_SECONDS", default=3.0)
+# Systems are spread over this many evaluation shards, one beat task each: more shards let
+# more Celery workers evaluate at once (a system is evaluated by one worker at a time).
+FAILSAFE_EVALUATION_SHARDS = env.int("FAILSAFE_EVALUATION_SHARDS", default=1)
+# How often old rollup cells are compacted (1-minute cells after a day, 1-hour after a week).
+FAILSAFE_ROLLUP_COMPACT_SECONDS = env.float("FAILSAFE_ROLLUP_COMPACT_SECONDS", default=300.0)
 # How often new outputs are sampled for the review queue.
 FAILSAFE_REVIEW_SAMPLE_SECONDS = env.float("FAILSAFE_REVIEW_SAMPLE_SECONDS", default=30.0)
 # A request to the events endpoint may be this large (a batch is at most 5,000 events).

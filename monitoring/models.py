@@ -76,6 +76,10 @@ class Rollup(models.Model):
     key = models.CharField(max_length=100, blank=True)
     served = models.CharField(max_length=200, blank=True)
     n = models.BigIntegerField(default=0)
+    # Seconds the cell spans from `bucket`: 0 as ingestion writes it (one
+    # FAILSAFE_ROLLUP_SECONDS bucket), 60 or 3600 once compacted (`services.compaction`).
+    # Ingestion never names it: the database's default is what a new cell gets.
+    width = models.IntegerField(db_default=0)
 
     class Meta:
         constraints = [
@@ -86,6 +90,33 @@ class Rollup(models.Model):
 
     def __str__(self):
         return f"{self.signal}={self.key}: {self.n} at {self.bucket:%H:%M:%S}"
+
+
+class RollupCompaction(models.Model):
+    """How far the cells of one compacted width reach: everything before `through` has
+    been compacted to `width` seconds. Moved with a conditional UPDATE in the transaction
+    that compacts the range, so two workers never compact the same range."""
+
+    width = models.IntegerField(primary_key=True)
+    through = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.width} s cells through {self.through:%Y-%m-%d %H:%M}"
+
+
+class EvaluationClaim(models.Model):
+    """One system's place in the evaluation: which worker holds it (until its lease ends)
+    and when it was last evaluated. Claimed with a conditional UPDATE, so two workers never
+    evaluate a system at once, and a worker that dies frees it when the lease ends."""
+
+    system = models.OneToOneField(
+        "systems.AISystem", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"evaluation of system {self.system_id}"
 
 
 class Monitor(models.Model):

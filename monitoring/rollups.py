@@ -9,9 +9,13 @@ import math
 import re
 from bisect import bisect_right
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from monitoring.contract import SURFACES
+
+# Old cells are compacted (`services.compaction`): (width in seconds, from what age).
+# What is older than a day is charted per minute at best, older than a week per hour.
+COMPACTED = ((60, timedelta(days=1)), (3600, timedelta(days=7)))
 
 LENGTH_EDGES = (0, 20, 50, 100, 200, 400, 800, 1600, 3200)
 LENGTH_BINS = (
@@ -24,6 +28,16 @@ SCORE_BINS = ("<0", *(f"{n / 10:.1f}" for n in range(10)), ">1")
 def bucket_of(ts: datetime, width: int) -> datetime:
     epoch = ts.timestamp()
     return datetime.fromtimestamp(epoch - epoch % width, UTC)
+
+
+def width_at(age: timedelta, ingested: int) -> int:
+    """The widest cell that may hold a bucket this old: what a reader of that time can
+    resolve (`ingested`: FAILSAFE_ROLLUP_SECONDS, the width of cells not yet compacted)."""
+    width = ingested
+    for compacted, older in COMPACTED:
+        if age > older:
+            width = max(width, compacted)
+    return width
 
 
 def length_bin(chars: int) -> str:

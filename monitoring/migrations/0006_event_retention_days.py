@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("monitoring", "0004_llm_signals_and_external_alerts")]
+    dependencies = [("monitoring", "0005_rollup_compaction")]
 
     operations = [
         migrations.AddField(

@@ -5,7 +5,9 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Sum
+from django.utils import timezone
 
 from monitoring import rollups
 from monitoring.detectors import cusum
@@ -25,10 +27,36 @@ def counts(system, signal: str, since: datetime, until: datetime) -> dict[str, i
     )
 
 
+def signal_counts(system, signals, since: datetime, until: datetime) -> dict[tuple, int]:
+    """(signal, key) → events over [since, until) for several signals, in one query."""
+    rows = (
+        Rollup.objects.filter(
+            system=system, signal__in=sorted(signals), bucket__gte=since, bucket__lt=until
+        )
+        .values_list("signal", "key")
+        .annotate(total=Sum("n"))
+        .values_list("signal", "key", "total")
+    )
+    return {(signal, key): total for signal, key, total in rows}
+
+
+def first_bucket(system, signal: str, since: datetime) -> datetime | None:
+    """The first bucket of a signal from `since` on: how much history there is. The
+    (system, signal, bucket, …) unique index answers it from its first entry."""
+    return (
+        Rollup.objects.filter(system=system, signal=signal, bucket__gte=since)
+        .order_by("bucket")
+        .values_list("bucket", flat=True)
+        .first()
+    )
+
+
 def baseline_window(monitor: Monitor, now: datetime) -> tuple[datetime, datetime]:
+    """The pinned period, or the previous `baseline_days` from the hour: a window that
+    starts on an hour sums the same however its old cells are compacted."""
     if monitor.baseline_start and monitor.baseline_end:
         return monitor.baseline_start, monitor.baseline_end
-    return now - timedelta(days=monitor.baseline_days), now
+    return rollups.bucket_of(now - timedelta(days=monitor.baseline_days), 3600), now
 
 
 def observed(monitor: Monitor, since: datetime, until: datetime) -> tuple[int, dict[str, int]]:
@@ -181,8 +209,18 @@ def baseline_value(monitor: Monitor) -> float | None:
     return value_of(monitor, baseline["n"], baseline["counts"])
 
 
-def series(monitor: Monitor, since: datetime, until: datetime, step: int = 60) -> list[dict]:
-    """The monitor's signal per `step` seconds with its baseline band, for a chart."""
+def series(
+    monitor: Monitor, since: datetime, until: datetime, step: int = 60, now=None
+) -> list[dict]:
+    """The monitor's signal per `step` seconds with its baseline band, for a chart. Over
+    history old enough to be compacted, per that width at least (and from its start): an
+    hour's cell is one point, not one spike among empty minutes."""
+    age = (now or timezone.now()) - since
+    ingested = settings.FAILSAFE_ROLLUP_SECONDS
+    width = rollups.width_at(age, ingested)
+    if width > ingested and step % width:
+        step = -(-step // width) * width
+        since = rollups.bucket_of(since, width)
     cells = _points(monitor, since, until, step)
     base = baseline_value(monitor)
     spread = _spread(monitor)

@@ -11,6 +11,7 @@ An evaluator is called as `evaluate(monitor, through, now)` inside the system's
 transaction, sets the monitor's status (and baseline) and ends with `evaluation_save`,
 answering its outcome ("raised", "resolved", or "")."""
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,11 @@ from monitoring.selectors.signals import (
     value_of,
 )
 from monitoring.services.alerts import alert_raise, alert_resolve
-from monitoring.services.monitors import baseline_enough, baseline_refresh, detector_calibrate
+from monitoring.services.baselines import baselines_refresh
+from monitoring.services.monitors import baseline_enough, detector_calibrate
+from monitoring.services.shards import claims_open, systems_claim, systems_release
+
+logger = logging.getLogger(__name__)
 
 MIN_CURRENT_EVENTS = 200
 SHAPE_EVERY = timedelta(seconds=30)
@@ -47,36 +52,58 @@ def register_evaluator(kind: str, evaluate: Evaluator) -> None:
     EVALUATORS[kind] = evaluate
 
 
-def monitors_evaluate(now: datetime | None = None) -> dict:
-    """Run every enabled monitor over the rollup buckets completed since it last ran.
+def monitors_evaluate(now: datetime | None = None, *, shard: int = 0, shards: int = 1) -> dict:
+    """Run every enabled monitor of the shard's systems over the rollup buckets completed
+    since it last ran (`services.shards`: each system claimed by one worker at a time).
 
-    Called by beat every few seconds. Each monitor's progress (`evaluated_through`) is
-    claimed with a conditional UPDATE, so two evaluations running at once count each
-    bucket once and raise one alert."""
+    Called by beat every few seconds, once per shard. Each monitor's progress
+    (`evaluated_through`) is claimed with a conditional UPDATE too, so two evaluations
+    running at once count each bucket once and raise one alert."""
     now = now or timezone.now()
     width = settings.FAILSAFE_ROLLUP_SECONDS
     through = rollups.bucket_of(
         now - timedelta(seconds=settings.FAILSAFE_EVALUATION_LAG_SECONDS), width
     )
     summary = {"monitors": 0, "alerts": 0, "resolved": 0}
-    by_system: dict = defaultdict(list)
-    for monitor in Monitor.objects.filter(enabled=True).select_related("system"):
-        by_system[monitor.system_id].append(monitor)
-    for monitors in by_system.values():
-        # Baselines first: the false-alarm budget is spread over the traffic they measure,
-        # so a monitor leaving its learning period is calibrated for the real traffic.
-        for monitor in monitors:
-            baseline_refresh(monitor, now)
-        rows = _new_buckets(monitors, through)
-        budget = _false_alarms_per_event(monitors)
-        # One commit per system, not per monitor; each claim stays its own savepoint.
-        with transaction.atomic():
-            for monitor in monitors:
-                summary["monitors"] += 1
-                outcome = _evaluate(monitor, rows, through, now, budget)
-                summary["alerts"] += outcome == "raised"
-                summary["resolved"] += outcome == "resolved"
+    started = timezone.now()
+    claims_open(shard, shards)
+    while ids := systems_claim(shard, shards, started):
+        evaluated = False
+        try:
+            _systems_evaluate(ids, now, through, summary)
+            evaluated = True
+        finally:
+            systems_release(ids, evaluated=evaluated)
     return summary
+
+
+def _systems_evaluate(ids: list[int], now: datetime, through: datetime, summary: dict) -> None:
+    by_system: dict = defaultdict(list)
+    for monitor in Monitor.objects.filter(enabled=True, system_id__in=ids).select_related("system"):
+        by_system[monitor.system_id].append(monitor)
+    # One commit per batch of systems (a commit waits for the disk: per system it was most
+    # of the time); each system and each monitor's claim stay their own savepoint, and a
+    # system that fails is logged and left for the next run, not its batch with it.
+    with transaction.atomic():
+        for monitors in by_system.values():
+            try:
+                with transaction.atomic():
+                    _system_evaluate(monitors, now, through, summary)
+            except Exception:
+                logger.exception("evaluating the monitors of system %s", monitors[0].system_id)
+
+
+def _system_evaluate(monitors, now, through, summary: dict) -> None:
+    # Baselines first: the false-alarm budget is spread over the traffic they measure, so
+    # a monitor leaving its learning period is calibrated for the real traffic.
+    baselines_refresh(monitors, now)
+    rows = _new_buckets(monitors, through)
+    budget = _false_alarms_per_event(monitors)
+    for monitor in monitors:
+        summary["monitors"] += 1
+        outcome = _evaluate(monitor, rows, through, now, budget)
+        summary["alerts"] += outcome == "raised"
+        summary["resolved"] += outcome == "resolved"
 
 
 def _new_buckets(monitors, through) -> dict:

@@ -3,7 +3,6 @@ compared with, and the detector calibrated on it."""
 
 import math
 import re
-from datetime import datetime, timedelta
 
 from django.db import transaction
 
@@ -13,7 +12,7 @@ from core.services import actor_of, audit_record, snapshot
 from monitoring import contract
 from monitoring.detectors.cusum import DetectorBank, bank_for, bank_start
 from monitoring.models import Monitor, Rollup
-from monitoring.selectors.signals import baseline_window, observed, rate_of
+from monitoring.selectors.signals import rate_of
 
 MONITOR_FIELDS = [
     "name",
@@ -171,24 +170,6 @@ MIN_BASELINE_EVENTS = 500
 # a class so rare it never gets there, this many events.
 MIN_BASELINE_HITS = 100
 RARE_BASELINE_EVENTS = 20_000
-BASELINE_REFRESH = timedelta(hours=1)
-LEARNING_REFRESH = timedelta(minutes=1)
-
-
-def _baseline(monitor: Monitor, now: datetime) -> dict:
-    """The baseline's counts, over its window: what the detector is calibrated on."""
-    since, until = baseline_window(monitor, now)
-    first = (
-        Rollup.objects.filter(
-            system=monitor.system, signal=monitor.denominator[0], bucket__gte=since
-        )
-        .order_by("bucket")
-        .values_list("bucket", flat=True)
-        .first()
-    )
-    n, found = observed(monitor, since, until)
-    days = ((until - max(since, first)).total_seconds() / 86400) if first else 0.0
-    return {"n": n, "counts": found, "days": days, "since": since.isoformat()}
 
 
 def baseline_enough(monitor: Monitor) -> bool:
@@ -202,18 +183,6 @@ def baseline_enough(monitor: Monitor) -> bool:
         return True
     hits = monitor.baseline["counts"].get("x", 0)
     return hits >= MIN_BASELINE_HITS or n >= RARE_BASELINE_EVENTS
-
-
-def baseline_refresh(monitor: Monitor, now) -> None:
-    """Recompute a rate or shape monitor's baseline when due (hourly; every minute while
-    it is still learning, so new traffic counts soon). Never while it fires."""
-    if monitor.kind in Monitor.EXTERNAL_KINDS or monitor.status == Monitor.Status.FIRING:
-        return
-    learning = monitor.status == Monitor.Status.LEARNING
-    refresh = LEARNING_REFRESH if learning else BASELINE_REFRESH
-    if monitor.baseline_at is None or now - monitor.baseline_at >= refresh:
-        monitor.baseline, monitor.baseline_at = _baseline(monitor, now), now
-        monitor.detector = {}
 
 
 def detector_calibrate(monitor: Monitor, budget: float) -> DetectorBank:
