@@ -10,10 +10,11 @@ from monitoring.detectors.chain import expit, logit
 from monitoring.detectors.cusum import P_MAX, P_MIN
 
 KIND = "mixture"
-# The grid of shifts (odds ratios) and the prior weight of each. Small rises weigh most: their
-# delays are the longest, so each nat of threshold costs the most events there, as in the
-# bank; a vanished class (odds 0.01, nearly 0) weighs as much, its only evidence being a run
-# of misses at a fraction of a nat each (docs/DETECTION.md, "The grid").
+# The grid of shifts (odds ratios) and the prior weight of each: a shift loses about
+# ln(1 / its weight) nats of threshold. Small rises weigh most: their delays are the longest,
+# so each nat costs the most events there, as in the bank; a vanished class (odds 0.01,
+# nearly 0) weighs as much, its only evidence being misses at 0.02 nats each
+# (docs/DETECTION.md, "The grid").
 SHIFTS = (
     ("up", 1.7, 2.0),
     ("up", 2.2, 5.0),
@@ -22,7 +23,7 @@ SHIFTS = (
     ("up", 6.0, 2.0),
     ("up", 10.0, 1.0),
     ("up", 18.0, 0.4),
-    ("down", 0.5, 1.2),
+    ("down", 0.5, 2.5),
     ("down", 0.01, 6.5),
 )
 
