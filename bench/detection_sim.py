@@ -76,15 +76,14 @@ class Bank:
 
 
 class Mixture:
-    """The mixture over many runs at once. Within a chunk each shift's R is closed form, in
-    logs: r_t = C_t + logaddexp(r_0, logcumsumexp_k(ln n - C_{k-1})), C the running sum of
-    log-likelihood ratios, n the bucket's events."""
+    """The mixture over many runs at once: the product's recursion, a step at a time over the
+    buckets, each step over every shift and run together (in logs, as the product keeps it)."""
 
     def __init__(self, detector, runs: int, bucket: int):
         shifts = detector.shifts
         self.a = np.array([detector.llr(i, 1, 1) for i in range(len(shifts))])[:, None, None]
         self.b = np.array([detector.llr(i, 0, 1) for i in range(len(shifts))])[:, None, None]
-        self.log_w = np.log([s.weight for s in shifts])[:, None, None]
+        self.log_w = np.log([s.weight for s in shifts])[:, None]
         self.head = np.log([detector.head_start(i) for i in range(len(shifts))])
         self.threshold = detector.threshold
         self.r = np.repeat(self.head[:, None], runs, axis=1)
@@ -100,28 +99,19 @@ class Mixture:
         if not rows.size:
             return
         k = x[rows].reshape(len(rows), -1, self.bucket).sum(axis=2)
-        ends = t0 + np.arange(k.shape[1]) * self.bucket + self.bucket - 1
         z = k[None] * self.a + (self.bucket - k)[None] * self.b
-        start = np.zeros(len(rows), dtype=int)
-        todo = np.arange(len(rows))
-        while todo.size:
-            live = np.arange(z.shape[2]) >= start[todo][:, None]
-            zz = np.where(live, z[:, todo], 0.0)
-            c = np.cumsum(zz, axis=2)
-            terms = np.where(live, math.log(self.bucket) - (c - zz), -np.inf)
-            r = c + np.logaddexp(self.r[:, rows[todo], None], np.logaddexp.accumulate(terms, 2))
-            hit = (np.logaddexp.reduce(r + self.log_w, axis=0) >= self.threshold) & live
-            fired = hit.any(axis=1)
-            quiet = todo[~fired]
-            self.r[:, rows[quiet]] = r[:, ~fired, -1]
-            again = []
-            for j, step in zip(todo[fired], hit[fired].argmax(axis=1), strict=True):
-                run = rows[j]
-                if ends[step] >= change[run]:
-                    self.detected[run] = ends[step]
+        r = self.r[:, rows]
+        log_n = math.log(self.bucket)
+        watching = np.ones(len(rows), dtype=bool)
+        for step in range(z.shape[2]):
+            r = np.logaddexp(r, log_n) + z[:, :, step]
+            statistic = np.logaddexp.reduce(r + self.log_w, axis=0)
+            for j in np.nonzero((statistic >= self.threshold) & watching)[0]:
+                run, end = rows[j], t0 + step * self.bucket + self.bucket - 1
+                if end >= change[run]:
+                    self.detected[run] = end
+                    watching[j] = False
                 else:  # a false alarm: count it, restart from the head start, carry on
                     self.false_alarms[run] += 1
-                    self.r[:, run] = self.head
-                    start[j] = step + 1
-                    again.append(j)
-            todo = np.array(again, dtype=int)
+                    r[:, j] = self.head
+        self.r[:, rows] = r
