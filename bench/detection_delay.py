@@ -1,8 +1,10 @@
 """Detection delay of a fraud-share monitor (docs/PERFORMANCE.md).
 
-A stream of 10 events/s whose fraud share is p0 = 2%. The product's detector is the bank of
-Bernoulli CUSUMs from `monitoring.detectors.cusum.bank_for(0.02, 1e-6)`: at most one false
-alarm per 10^6 events, not told the size of the shift. Measured, on the same simulated streams:
+A stream of 10 events/s whose fraud share is p0 = 2%. The product's detector is the mixture
+Shiryaev-Roberts statistic from `monitoring.detectors.mixture.mixture_for(0.02, 1e-6)`; before
+it, the bank of Bernoulli CUSUMs from `monitoring.detectors.cusum.bank_for(0.02, 1e-6)`. Both
+are set for at most one false alarm per 10^6 events and are not told the size of the shift.
+Measured, on the same simulated streams:
 
 1. Mean detection delay (events from the change to the alarm) for abrupt shifts 2%->9%,
    2%->5%, 2%->0%, and a ramp 2%->9% over one hour (36,000 events). The change comes at a
@@ -15,6 +17,9 @@ alarm per 10^6 events, not told the size of the shift. Measured, on the same sim
 4. A fixed one-hour-window chi-square test (the window's fraud count against p0, 1 dof),
    evaluated every 5 minutes (3,000 events), its alpha set by simulation for the bank's
    budget, one false alarm per 10^6 events. Its delay and the ratio to the bank's.
+5. The mixture beside a CUSUM told the exact shift (the whole budget, its threshold from its
+   Markov chain; for 2%->0%, a run of misses), per event and in 2-second buckets, and the
+   mixture beside ADWIN at ADWIN's false-alarm rate (its false alarms are in 2.).
 
 A false alarm before the change counts as one and resets that detector, as the product does;
 the delay is to the first alarm at or after the change. No Django: the detector module is
@@ -34,8 +39,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.detection_sim import Bank, Mixture, bank_steps, told_steps
 from monitoring.detectors.chain import arl
-from monitoring.detectors.cusum import bank_for
+from monitoring.detectors.cusum import bank_for, bank_start, bank_update
+from monitoring.detectors.mixture import mixture_for, mixture_start, mixture_update
 from monitoring.detectors.shapes import chi2_sf
 
 RATE = 10  # events per second
@@ -58,54 +65,6 @@ SCENARIOS = [  # (name, rate after the change, ramp length, target mean delay)
     ("2% -> 0%", 0.0, 0, 850),
     ("2% -> 9% ramp 1 h", 0.09, RAMP, None),
 ]
-
-
-class Bank:
-    """The bank over many runs at once. Within a chunk the CUSUM is closed form:
-    s_t = s_0 + S_t - min(0, s_0 + min_{k<=t} S_k), S the running sum of increments."""
-
-    def __init__(self, bank, runs: int, bucket: int):
-        designs = bank.designs
-        self.a = np.array([math.log(d.p1 / d.p0) for d in designs])[:, None, None]
-        self.b = np.array([math.log((1 - d.p1) / (1 - d.p0)) for d in designs])[:, None, None]
-        self.h = np.array([d.threshold for d in designs])[:, None, None]
-        self.s = np.zeros((len(designs), runs))
-        self.bucket = bucket
-        self.detected = np.full(runs, -1)
-        self.false_alarms = np.zeros(runs, dtype=int)
-
-    def done(self) -> np.ndarray:
-        return self.detected >= 0
-
-    def feed(self, x: np.ndarray, t0: int, change: np.ndarray) -> None:
-        rows = np.nonzero(~self.done())[0]
-        if not rows.size:
-            return
-        k = x[rows].reshape(len(rows), -1, self.bucket).sum(axis=2)
-        ends = t0 + np.arange(k.shape[1]) * self.bucket + self.bucket - 1
-        z = k[None] * self.a + (self.bucket - k)[None] * self.b
-        start = np.zeros(len(rows), dtype=int)
-        todo = np.arange(len(rows))
-        while todo.size:
-            zz = np.where(np.arange(z.shape[2]) >= start[todo][:, None], z[:, todo], 0.0)
-            cum = np.cumsum(zz, axis=2)
-            s0 = self.s[:, rows[todo], None]
-            s = s0 + cum - np.minimum(0.0, s0 + np.minimum.accumulate(cum, axis=2))
-            hit = (s >= self.h).any(axis=0)
-            fired = hit.any(axis=1)
-            quiet = todo[~fired]
-            self.s[:, rows[quiet]] = s[:, ~fired, -1]
-            again = []
-            for j, step in zip(todo[fired], hit[fired].argmax(axis=1), strict=True):
-                run = rows[j]
-                if ends[step] >= change[run]:
-                    self.detected[run] = ends[step]
-                else:  # a false alarm: count it, reset, carry on after it
-                    self.false_alarms[run] += 1
-                    self.s[:, run] = 0.0
-                    start[j] = step + 1
-                    again.append(j)
-            todo = np.array(again, dtype=int)
 
 
 class Adwin:
@@ -224,14 +183,39 @@ def describe(bank) -> str:
     return ", ".join(f"{d.direction} {d.p1:.2%} h={d.threshold:.2f}" for d in bank.designs)
 
 
-def false_alarms(bank, critical: float, streams: int, seed: int) -> dict[str, list[int]]:
+def describe_mixture(mixture) -> str:
+    return ", ".join(f"{s.direction} {s.p1:.2%} w={s.weight:.3f}" for s in mixture.shifts)
+
+
+def update_cost(bank, mixture, buckets: int = 20_000) -> str:
+    """Microseconds per bucket of the product's update, the mixture's against the bank's."""
+    x = np.random.default_rng(0).binomial(20, P0, size=buckets).tolist()
+    timings = []
+    for start, update, detector in (
+        (bank_start, bank_update, bank),
+        (mixture_start, mixture_update, mixture),
+    ):
+        state = start(detector)
+        t = time.perf_counter()
+        for k in x:
+            state, _ = update(detector, state, k, 20, 0.0)
+        timings.append((time.perf_counter() - t) / buckets * 1e6)
+    return (
+        f"per-bucket update (20 events): bank_update {timings[0]:.1f} µs, "
+        f"mixture_update {timings[1]:.1f} µs ({timings[1] / timings[0]:.2f}x)"
+    )
+
+
+def false_alarms(bank, mixture, critical: float, streams: int, seed: int) -> dict[str, list[int]]:
     """False alarms per stream of 10^6 unshifted events, for every detector."""
-    names = ["bank, per event", "bank, 1 s buckets", "bank, 2 s buckets", "ADWIN", "chi-square"]
+    names = ["bank, per event", "bank, 1 s buckets", "bank, 2 s buckets"]
+    names += ["mixture, per event", "mixture, 2 s", "ADWIN", "chi-square"]
     counts = {name: [] for name in names}
     for i in range(0, streams, BATCH):
         runs = min(BATCH, streams - i)
         never = np.full(runs, np.iinfo(np.int64).max)
-        detectors = [Bank(bank, runs, size) for size in (1, *BUCKETS)]
+        detectors = [Bank(bank_steps(bank), runs, size) for size in (1, *BUCKETS)]
+        detectors += [Mixture(mixture, runs, 1), Mixture(mixture, runs, BUCKETS[1])]
         detectors += [Adwin(runs), HourlyChiSquare(runs, critical)]
         simulate(np.random.default_rng([seed, 0, i]), never, P0, 0, detectors, NULL_EVENTS)
         for name, detector in zip(counts, detectors, strict=True):
@@ -239,28 +223,21 @@ def false_alarms(bank, critical: float, streams: int, seed: int) -> dict[str, li
     return counts
 
 
-def detection_delays(bank, recalibrated, critical: float, runs: int, seed: int) -> dict:
+def detection_delays(detectors_of, runs: int, seed: int) -> dict:
     """Per scenario and detector: (mean delay, standard error, runs missed), all detectors
-    on the same streams."""
+    on the same streams; `detectors_of(after, runs)` makes them, by name."""
     results = {}
     for number, (name, after, ramp, _) in enumerate(SCENARIOS, start=1):
-        found = {k: [] for k in ("event", "1 s", "2 s", "recalibrated", "adwin", "chi")}
+        found: dict[str, list] = {}
         changes = []
         for batch, i in enumerate(range(0, runs, BATCH)):
             size = min(BATCH, runs - i)
             rng = np.random.default_rng([seed, number, batch])
             change = rng.integers(*WARM_UP, size=size)
-            detectors = {
-                "event": Bank(bank, size, 1),
-                "1 s": Bank(bank, size, BUCKETS[0]),
-                "2 s": Bank(bank, size, BUCKETS[1]),
-                "recalibrated": Bank(recalibrated, size, 1),
-                "adwin": Adwin(size),
-                "chi": HourlyChiSquare(size, critical),
-            }
+            detectors = detectors_of(after, size)
             simulate(rng, change, after, ramp, list(detectors.values()))
             for key, detector in detectors.items():
-                found[key].append(detector.detected)
+                found.setdefault(key, []).append(detector.detected)
             changes.append(change)
         change = np.concatenate(changes)
         results[name] = {key: delays(np.concatenate(parts), change) for key, parts in found.items()}
@@ -292,13 +269,34 @@ def main() -> None:
     t = time.perf_counter()
     bank = bank_for(P0, BUDGET)
     print(f"bank_for(0.02, 1e-6) in {(time.perf_counter() - t) * 1e3:.0f} ms: {describe(bank)}")
+    mixture = mixture_for(P0, BUDGET)
+    print(f"mixture_for(0.02, 1e-6): ln A = {mixture.threshold:.3f}; {describe_mixture(mixture)}")
+    print(update_cost(bank, mixture))
     critical = chi_square_critical(np.random.default_rng([args.seed, 5]))
 
-    counts = false_alarms(bank, critical, args.null_streams, args.seed)
+    counts = false_alarms(bank, mixture, critical, args.null_streams, args.seed)
     total = args.null_streams * NULL_EVENTS
     adwin_rate = sum(counts["ADWIN"]) / total
     recalibrated = bank_for(P0, adwin_rate or BUDGET)
-    results = detection_delays(bank, recalibrated, critical, args.runs, args.seed)
+    mixture_adwin = mixture_for(P0, adwin_rate or BUDGET)
+
+    def detectors_of(after: float, size: int) -> dict:
+        told = told_steps(P0, after, BUDGET)
+        return {
+            "event": Bank(bank_steps(bank), size, 1),
+            "1 s": Bank(bank_steps(bank), size, BUCKETS[0]),
+            "2 s": Bank(bank_steps(bank), size, BUCKETS[1]),
+            "recalibrated": Bank(bank_steps(recalibrated), size, 1),
+            "adwin": Adwin(size),
+            "chi": HourlyChiSquare(size, critical),
+            "told": Bank(told, size, 1),
+            "told 2 s": Bank(told, size, BUCKETS[1]),
+            "mixture": Mixture(mixture, size, 1),
+            "mixture 2 s": Mixture(mixture, size, BUCKETS[1]),
+            "mixture, ADWIN's rate": Mixture(mixture_adwin, size, 1),
+        }
+
+    results = detection_delays(detectors_of, args.runs, args.seed)
 
     print()
     print(
@@ -320,7 +318,7 @@ def main() -> None:
     print()
     print(
         f"2. False alarms with no shift, per 10^6 events ± standard error ({args.null_streams} "
-        f"streams of 10^6 events; target ≤ 1 for the bank)"
+        f"streams of 10^6 events; target ≤ 1 for the bank and the mixture)"
     )
     expected = sum(1e6 / arl(d, P0) for d in bank.designs)
     print(f"   the bank's calibration: sum of its designs' 1/ARL0 = {expected:.2f} per 10^6")
@@ -359,6 +357,33 @@ def main() -> None:
         ratio = r["chi"][0] / r["1 s"][0]
         goal = "≥ 10" if target else "-"
         print(f"   {name:<20}{cell(r['chi']):>18}{cell(r['1 s']):>18}{ratio:>14.1f}  {goal}")
+    print()
+    print(
+        "5. The mixture (not told the shift) beside a CUSUM told it (the whole budget), on the "
+        "same streams; target: mixture / told ≤ 1.2"
+    )
+    print(
+        f"   {'scenario':<20}{'told, event':>14}{'mixture':>14}{'ratio':>7}"
+        f"{'told, 2 s':>14}{'mixture, 2 s':>14}{'ratio':>7}"
+    )
+    for name, _, _, _ in SCENARIOS:
+        r = results[name]
+        first = r["mixture"][0] / r["told"][0]
+        second = r["mixture 2 s"][0] / r["told 2 s"][0]
+        print(
+            f"   {name:<20}{cell(r['told']):>14}{cell(r['mixture']):>14}{first:>7.2f}"
+            f"{cell(r['told 2 s']):>14}{cell(r['mixture 2 s']):>14}{second:>7.2f}"
+        )
+    print(
+        f"   at ADWIN's rate ({adwin_rate or BUDGET:.3g} per event, mixture_for(0.02, that)); "
+        "target: ADWIN / mixture ≥ 1"
+    )
+    print(f"   {'scenario':<20}{'ADWIN':>14}{'mixture':>14}{'ADWIN / mixture':>17}")
+    for name, _, _, _ in SCENARIOS:
+        r = results[name]
+        ratio = r["adwin"][0] / r["mixture, ADWIN's rate"][0]
+        mixed = cell(r["mixture, ADWIN's rate"])
+        print(f"   {name:<20}{cell(r['adwin']):>14}{mixed:>14}{ratio:>17.2f}")
     print()
     print(f"({time.perf_counter() - started:.0f} s)")
 

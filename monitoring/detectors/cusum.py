@@ -1,5 +1,7 @@
-"""The detector of rate monitors: a bank of two-sided Bernoulli CUSUMs for a baseline rate,
-calibrated for a false-alarm budget, fed bucket by bucket. Pure Python (docs/DETECTION.md,
+"""A bank of two-sided Bernoulli CUSUMs for a baseline rate, calibrated for a false-alarm
+budget, fed bucket by bucket: the rate monitors' detector before the mixture
+(`monitoring.detectors.mixture`), kept as the bench's reference. Also the budget in plain
+terms and the baseline band, which the mixture shares. Pure Python (docs/DETECTION.md,
 "The bank")."""
 
 import math

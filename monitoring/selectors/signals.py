@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from monitoring import rollups
-from monitoring.detectors import cusum
+from monitoring.detectors import cusum, mixture
 from monitoring.models import Monitor, Rollup
 
 # A signal back inside its band over this window resolves its alert.
@@ -89,17 +89,18 @@ def events_per_day(monitor: Monitor) -> float:
 def expected_delay(monitor: Monitor) -> dict | None:
     """What the false-alarm budget buys: the expected delay to detect the smallest shift of
     interest (the rate times `min_shift`, and divided by it), in events and in time."""
-    if not monitor.is_rate or not monitor.detector:
+    # A bank of earlier versions ("kind" missing) is replaced at the next evaluation.
+    if not monitor.is_rate or monitor.detector.get("kind") != mixture.KIND:
         return None
-    bank = cusum.DetectorBank.from_json(monitor.detector)
+    detector = mixture.MixtureDetector.from_json(monitor.detector)
     per_second = events_per_day(monitor) / 86400
     answer = {}
     for direction, p in (
-        ("up", min(bank.p0 * monitor.min_shift, 0.99)),
-        ("down", bank.p0 / monitor.min_shift),
+        ("up", min(detector.p0 * monitor.min_shift, 0.99)),
+        ("down", detector.p0 / monitor.min_shift),
     ):
-        delay = cusum.expected_delay(bank, p)
-        # Infinite: no design moves towards it, not detectable at this budget.
+        delay = mixture.expected_delay(detector, p)
+        # Infinite: no shift of the grid moves towards it, not detectable at this budget.
         events = None if math.isinf(delay) else delay
         answer[direction] = {
             "rate": p,

@@ -22,7 +22,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from monitoring import rollups
-from monitoring.detectors.cusum import bank_start, bank_update, false_alarms_per_event
+from monitoring.detectors.cusum import false_alarms_per_event
+from monitoring.detectors.mixture import mixture_start, mixture_statistic, mixture_update
 from monitoring.detectors.shapes import shape_shift
 from monitoring.models import Monitor, Rollup
 from monitoring.selectors.signals import (
@@ -153,20 +154,20 @@ def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
         monitor.status = Monitor.Status.LEARNING
         return evaluation_save(monitor, claimed_through, through, None)
     if monitor.is_rate:
-        bank = detector_calibrate(monitor, budget)
+        detector = detector_calibrate(monitor, budget)
         fired = None
         if claimed_through is not None:
             signal, key = monitor.signal
             events = rows.get(monitor.denominator, {})
             hits = rows.get((signal, key), {})
             for bucket in sorted(b for b in events if b >= claimed_through):
-                state, design = bank_update(
-                    bank, monitor.state, hits.get(bucket, 0), events[bucket], bucket.timestamp()
+                state, shift = mixture_update(
+                    detector, monitor.state, hits.get(bucket, 0), events[bucket], bucket.timestamp()
                 )
                 monitor.state = state
-                if design is not None and fired is None and not firing:
-                    fired = _rate_evidence(monitor, bank, design, bucket, now)
-                    monitor.state = bank_start(bank)
+                if shift is not None and fired is None and not firing:
+                    fired = _rate_evidence(monitor, detector, shift, bucket, now)
+                    monitor.state = mixture_start(detector)
     else:
         fired = None if firing else _shape_evidence(monitor, through)
     if fired is not None:
@@ -176,9 +177,9 @@ def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
     return evaluation_save(monitor, claimed_through, through, fired, now)
 
 
-def _rate_evidence(monitor, bank, design: int, bucket, now) -> dict:
-    chosen = bank.designs[design]
-    zero_at = monitor.state[design].get("zero_at")
+def _rate_evidence(monitor, detector, shift: int, bucket, now) -> dict:
+    chosen = detector.shifts[shift]
+    zero_at = monitor.state[shift].get("zero_at")
     onset = datetime.fromtimestamp(zero_at, UTC) if zero_at else bucket
     # The current rate since the onset; when that is too few events to say, the last few
     # minutes (a rate from a handful of events would overstate it).
@@ -188,14 +189,15 @@ def _rate_evidence(monitor, bank, design: int, bucket, now) -> dict:
     current = found["x"] / n if n else None
     return {
         "kind": "rate",
-        "baseline": bank.p0,
+        "baseline": detector.p0,
         "current": current,
         "current_events": n,
         "direction": chosen.direction,
+        "detector": "mixture",
         "design": chosen.p1,
-        "statistic": monitor.state[design]["s"],
-        "threshold": chosen.threshold,
-        "false_alarms_per_event": bank.false_alarms_per_event,
+        "statistic": mixture_statistic(detector, monitor.state),
+        "threshold": detector.threshold,
+        "false_alarms_per_event": detector.false_alarms_per_event,
         "onset": onset.isoformat(),
     }
 

@@ -10,7 +10,7 @@ from core.errors import ServiceError
 from core.permissions import require
 from core.services import actor_of, audit_record, snapshot
 from monitoring import contract
-from monitoring.detectors.cusum import DetectorBank, bank_for, bank_start
+from monitoring.detectors.mixture import KIND, MixtureDetector, mixture_for, mixture_start
 from monitoring.models import Monitor, Rollup
 from monitoring.selectors.signals import rate_of
 
@@ -185,13 +185,19 @@ def baseline_enough(monitor: Monitor) -> bool:
     return hits >= MIN_BASELINE_HITS or n >= RARE_BASELINE_EVENTS
 
 
-def detector_calibrate(monitor: Monitor, budget: float) -> DetectorBank:
-    """The rate monitor's detector bank for its baseline rate and the system's false-alarm
-    budget per event, calibrated afresh (and its statistics restarted) when either moved."""
-    if not monitor.detector or monitor.detector.get("false_alarms_per_event") != budget:
-        monitor.detector = bank_for(rate_of(monitor), budget).to_json()
+def detector_calibrate(monitor: Monitor, budget: float) -> MixtureDetector:
+    """The rate monitor's detector for its baseline rate and the system's false-alarm budget
+    per event, set afresh (and its statistics restarted) when either moved, or when it is
+    still the CUSUM bank of earlier versions."""
+    detector = monitor.detector
+    if (
+        not detector
+        or detector.get("kind") != KIND
+        or detector.get("false_alarms_per_event") != budget
+    ):
+        monitor.detector = mixture_for(rate_of(monitor), budget).to_json()
         monitor.state = []
-    bank = DetectorBank.from_json(monitor.detector)
+    mixture = MixtureDetector.from_json(monitor.detector)
     if not monitor.state:
-        monitor.state = bank_start(bank)
-    return bank
+        monitor.state = mixture_start(mixture)
+    return mixture
