@@ -1,16 +1,15 @@
 """Evaluation across workers: each shard's task evaluates its own systems, a system held by
 one worker is left to it (until its lease ends), and two workers on one shard share it."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from monitoring.models import EvaluationClaim, Monitor
 from monitoring.services.evaluation import monitors_evaluate
 from monitoring.services.monitors import monitor_create
+from tests.concurrency import at_once
 from tests.factories import AISystemFactory
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -66,21 +65,7 @@ def test_a_system_another_worker_holds_waits_for_its_lease_to_end(owner):
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_on_one_shard_evaluate_each_system_once(owner):
     systems = _systems(owner)
-    start = threading.Barrier(2)
-    summaries: list[dict] = []
-
-    def worker():
-        try:
-            start.wait()
-            summaries.append(monitors_evaluate(now=NOW))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    summaries = at_once(lambda: monitors_evaluate(now=NOW))
 
     assert sum(s["monitors"] for s in summaries) == len(systems)
     assert _evaluated() == {s.pk for s in systems}

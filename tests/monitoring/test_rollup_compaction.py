@@ -2,12 +2,10 @@
 every total unchanged, a second run changing nothing, late events still counted, and two
 workers compacting at once each range once."""
 
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from monitoring import simulator
@@ -16,6 +14,7 @@ from monitoring.selectors.signals import observed, series
 from monitoring.services.compaction import rollups_compact
 from monitoring.services.ingest import events_ingest
 from monitoring.services.monitors import monitor_create
+from tests.concurrency import at_once
 from tests.factories import AISystemFactory
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -141,21 +140,7 @@ def test_two_workers_compacting_at_once_compact_each_range_once():
     for seed, age in enumerate(AGES, 1):
         _feed(system, NOW - age + timedelta(seconds=7), seed=seed)
     before = _totals(system)
-    start = threading.Barrier(2)
-    written: list[dict] = []
-
-    def worker():
-        try:
-            start.wait()
-            written.append(rollups_compact(now=NOW))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    written = at_once(lambda: rollups_compact(now=NOW))
 
     assert _totals(system) == before
     assert len(written) == 2
