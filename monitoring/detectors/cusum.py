@@ -53,22 +53,27 @@ def false_alarms_per_event(pages_per_month: float, events_per_day: float, monito
     return pages_per_month / (30 * events_per_day * monitors)
 
 
+def shifts_possible(p0: float, false_alarms_per_event: float, table) -> tuple[float, list, float]:
+    """(p0 clamped into the detectors' range, the (direction, odds, weight) shifts of `table`
+    that p0 leaves possible, their total weight). A rate already at 1 cannot rise, nor one
+    at 0 fall."""
+    if not 0 <= p0 <= 1 or not 0 < false_alarms_per_event < 1:
+        raise ValueError("p0 must be a probability and false_alarms_per_event in (0, 1)")
+    chosen = [
+        (direction, odds, weight)
+        for direction, odds, weight in table
+        if (direction == "up" and p0 < P_MAX) or (direction == "down" and p0 > P_MIN)
+    ]
+    return min(max(p0, P_MIN), P_MAX), chosen, sum(weight for _, _, weight in chosen)
+
+
 @lru_cache(maxsize=1024)
 def bank_for(p0: float, false_alarms_per_event: float) -> DetectorBank:
     """The bank of two-sided Bernoulli CUSUMs for baseline rate p0, each design's threshold
     calibrated on its exact Markov chain so that the bank raises at most
     `false_alarms_per_event` false alarms per event: each design's in-control ARL is at least
     1 / (its share of that budget), and the bank's rate is at most the sum of theirs."""
-    if not 0 <= p0 <= 1 or not 0 < false_alarms_per_event < 1:
-        raise ValueError("p0 must be a probability and false_alarms_per_event in (0, 1)")
-    clamped = min(max(p0, P_MIN), P_MAX)
-    # A rate already at 1 cannot rise, nor one at 0 fall.
-    chosen = [
-        (direction, odds, share)
-        for direction, odds, share in DESIGNS
-        if (direction == "up" and p0 < P_MAX) or (direction == "down" and p0 > P_MIN)
-    ]
-    total = sum(share for _, _, share in chosen)
+    clamped, chosen, total = shifts_possible(p0, false_alarms_per_event, DESIGNS)
     designs = tuple(
         calibrate(
             direction,

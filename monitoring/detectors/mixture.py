@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from monitoring.detectors.chain import expit, logit
-from monitoring.detectors.cusum import P_MAX, P_MIN
+from monitoring.detectors.cusum import shifts_possible
 
 KIND = "mixture"
 # The grid of shifts (odds ratios) and the prior weight of each: a shift loses about
@@ -92,16 +92,7 @@ def mixture_for(p0: float, false_alarms_per_event: float) -> MixtureDetector:
     solve: the threshold is a bound, for any p0 and any bucket sizes. Started at R_0 = the
     weighted head start, the statistic R minus the events seen is a martingale, so its mean
     run to an alarm at R >= 1 / budget + R_0 is at least 1 / budget events."""
-    if not 0 <= p0 <= 1 or not 0 < false_alarms_per_event < 1:
-        raise ValueError("p0 must be a probability and false_alarms_per_event in (0, 1)")
-    clamped = min(max(p0, P_MIN), P_MAX)
-    # A rate already at 1 cannot rise, nor one at 0 fall.
-    chosen = [
-        (direction, odds, weight)
-        for direction, odds, weight in SHIFTS
-        if (direction == "up" and p0 < P_MAX) or (direction == "down" and p0 > P_MIN)
-    ]
-    total = sum(weight for _, _, weight in chosen)
+    clamped, chosen, total = shifts_possible(p0, false_alarms_per_event, SHIFTS)
     shifts = tuple(
         Shift(direction, expit(logit(clamped) + math.log(odds)), weight / total)
         for direction, odds, weight in chosen
