@@ -2,6 +2,7 @@
 contract refuses is rejected on its own while the rest are stored."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -155,3 +156,19 @@ def test_a_span_without_a_known_prompt_reference_stays_unresolved(client, system
     assert Rollup.objects.filter(
         signal="events", served="model:4|prompt:?refund-triage:99"
     ).exists()
+
+
+def test_a_span_older_than_the_systems_retention_is_rejected_naming_it(client, system, token):
+    kept = chat()
+    too_old = chat(at=datetime.now(UTC) - timedelta(days=system.retention_days, minutes=1))
+
+    answer = post_json(client, TRACES, traces_body(kept, too_old), token)
+
+    assert answer.status_code == 200
+    partial = answer.json()["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert (
+        f"(span {too_old['spanId']}): ts: older than this system keeps events (30 days)"
+        in (partial["errorMessage"])
+    )
+    assert list(Event.objects.values_list("client_id", flat=True)) == [kept["spanId"]]
