@@ -143,9 +143,13 @@ class ModeView(CachedReadView):
         return Response(json.loads(mode_entry_for(state.system.slug)["body"]))
 
 
+# A revision is stored as a PostgreSQL integer: anything larger is refused, not a 500.
+REVISION_MAX = 2**31 - 1
+
+
 class ModeAckSerializer(serializers.Serializer):
     client = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$")
-    revision = serializers.IntegerField(min_value=0)
+    revision = serializers.IntegerField(min_value=0, max_value=REVISION_MAX)
 
 
 class ModeAckView(APIView):
@@ -188,7 +192,7 @@ def _stream_client(request):
     client = request.GET.get("client", "")
     valid = ModeAckSerializer(data={"client": client, "revision": 0}).is_valid()
     try:
-        revision = max(0, int(request.GET.get("revision", "0")))
+        revision = min(max(0, int(request.GET.get("revision", "0"))), REVISION_MAX)
     except ValueError:
         revision = 0
     return (client if valid else None), revision

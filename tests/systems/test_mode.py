@@ -340,6 +340,18 @@ def test_an_ack_with_a_bad_client_id_is_a_400(client, system, token):
     assert not system.mode_clients.exists()
 
 
+def test_an_ack_of_a_revision_too_large_to_store_is_a_400_naming_it(client, system, token):
+    response = client.post(
+        "/api/v1/systems/refund-classifier/mode/ack",
+        {"client": "web-1", "revision": 2**31},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "revision"
+    assert not system.mode_clients.exists()
+
+
 # --- OFREP --------------------------------------------------------------------------------
 
 
