@@ -322,6 +322,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's refusals, in the one error shape (core/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.error_responses",
+    ],
 }
 
 # --- Prometheus: the scraper's bearer token; empty, /metrics is off (docs/METRICS.md) --

@@ -95,3 +95,6 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
+
+# A 404 under /api/, /ofrep/ or /otlp/ answers the error shape (docs/INTERFACE.md).
+handler404 = "core.views.not_found"

@@ -4,6 +4,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.defaults import page_not_found
 
 from core.health import health_report
 from core.permissions import role_required
@@ -56,3 +57,16 @@ def roles(request):
         for action, (minimum, owner_may) in ROLE_MATRIX.items()
     ]
     return render(request, "core/roles.html", {"roles": list(Role), "rows": rows})
+
+
+# Paths whose callers are programs: a 404 there answers the API's error shape, not a page.
+MACHINE_PREFIXES = ("/api/", "/ofrep/", "/otlp/")
+
+
+def not_found(request, exception):
+    """The 404 handler (config/urls.py): the error shape for a path under the machine
+    interface that names nothing (a malformed id, an unknown route), the page otherwise."""
+    if request.path.startswith(MACHINE_PREFIXES):
+        message = "Nothing here: no such route, or an id of the wrong form."
+        return JsonResponse({"errors": [{"field": None, "message": message}]}, status=404)
+    return page_not_found(request, exception)

@@ -24,10 +24,13 @@ class IncidentSerializer(serializers.ModelSerializer):
     systems: serializers.SlugRelatedField[AISystem] = serializers.SlugRelatedField(
         slug_field="slug", many=True, read_only=True
     )
-    lead = serializers.CharField(source="lead.username", read_only=True, default=None)
-    time_to_detect = serializers.DurationField(read_only=True)
-    time_to_contain = serializers.DurationField(read_only=True)
-    time_to_resolve = serializers.DurationField(read_only=True)
+    # None until known: the schema says so (allow_null), as the answers do.
+    lead = serializers.CharField(
+        source="lead.username", read_only=True, default=None, allow_null=True
+    )
+    time_to_detect = serializers.DurationField(read_only=True, allow_null=True)
+    time_to_contain = serializers.DurationField(read_only=True, allow_null=True)
+    time_to_resolve = serializers.DurationField(read_only=True, allow_null=True)
 
     class Meta:
         model = Incident
