@@ -10,6 +10,14 @@ batch resent after a lost reply is stored once ("nothing lost, nothing doubled")
 client cannot deliver it counts, never raises: `dropped` (the buffer was full, or the client
 closed with events still waiting) and `rejected` (the server refused them: invalid events,
 or a token problem).
+
+With a spill (`Failsafe(spill_path=...)`, `_spill.py`), a batch the server cannot take
+(no connection, a timeout, 429 or 5xx) is written to disk instead of retried in memory,
+and so is everything recorded after it while anything waits on disk, so the order is
+kept. The oldest spilled batch is sent again after the backoff; once it is taken, the
+next goes at once, until the disk is empty and batches go from memory again. `close()`
+spills what is still waiting while the server is away, and a client started on the same
+spill directory sends it.
 """
 
 from __future__ import annotations
@@ -27,12 +35,16 @@ from urllib.parse import quote
 
 import httpx
 
+from failsafe_client._spill import Record, Spill
+
 logger = logging.getLogger("failsafe_client")
 
 # The server's limit on events per request.
 MAX_BATCH = 5000
 # Worth another try: the server (or a proxy before it) may answer differently soon.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# `_post` with a spill: the server could not take the batch, and it goes to disk.
+OFFLINE = "offline"
 
 Items = list[tuple[str, bytes]]  # (event id, the event as JSON)
 
@@ -64,6 +76,7 @@ class Recorder:
         batch_size: int,
         flush_interval: float,
         max_buffer: int,
+        spill: Spill | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
@@ -94,7 +107,18 @@ class Recorder:
         self._closed = False
         self._full = False  # a full buffer is logged once per episode
         self._refusals: set[int] = set()  # token refusals already logged
-        self._stats = dict.fromkeys(("sent", "duplicates", "dropped", "rejected", "retries"), 0)
+        counts = ("sent", "duplicates", "dropped", "rejected", "retries")
+        # The spill's counts only with a spill: without one the answer stays as it was.
+        self._stats = dict.fromkeys(counts + (("spill_dropped",) if spill else ()), 0)
+        self._spill = spill
+        # Spill operations are the sender thread's, and close()'s once it gave up on it.
+        self._spill_lock = threading.Lock()
+        self._on_disk = spill.pending if spill is not None else 0
+        self._moving = 0  # taken from memory, being written to disk
+        self._retry_at = 0.0  # monotonic: no request before this, after a failed one
+        self._attempt = 0
+        if self._on_disk:  # left by an earlier process: send it without waiting for record()
+            self._start()
 
     # The caller's side.
 
@@ -151,17 +175,24 @@ class Recorder:
         server); False if `timeout` seconds pass first."""
         with self._cond:
             target = self._seq
-            if self._floor() > target:
+
+            def done() -> bool:
+                return self._floor() > target and not self._on_disk and not self._moving
+
+            if done():
                 return True
             self._drain_to = max(self._drain_to, target)
             if self._thread is None and not self._closed:
                 self._start()
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: self._floor() > target, timeout)
+            return self._cond.wait_for(done, timeout)
 
     def stats(self) -> dict[str, int]:
         with self._cond:
-            return {**self._stats, "buffered": self._held}
+            stats = {**self._stats, "buffered": self._held}
+            if self._spill is not None:
+                stats["spilled"] = self._on_disk
+            return stats
 
     def close(self, timeout: float) -> None:
         """Send what is waiting (for up to `timeout` seconds), then stop the thread. What
@@ -170,7 +201,9 @@ class Recorder:
             if self._closed:
                 return
             thread = self._thread
-        if thread is not None and not self.flush(timeout):
+            # With the server away, waiting is pointless: what waits goes to disk below.
+            away = self._spill is not None and time.monotonic() < self._retry_at
+        if thread is not None and not away and not self.flush(timeout):
             logger.warning("Could not send every event within %.1f s of close()", timeout)
         with self._cond:
             self._closed = True
@@ -179,6 +212,10 @@ class Recorder:
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        if self._spill is not None:
+            self._spill_waiting()
+            with self._spill_lock:
+                self._spill.close()
         with self._cond:
             # Anything left: still waiting, or in a request that outlived the join.
             lost = self._held
@@ -226,18 +263,35 @@ class Recorder:
                 if now >= tick:  # every flush_interval, everything waiting goes
                     self._drain_to = self._seq
                     tick = now + self.flush_interval
-                picked = self._next()
-                if picked is None:
-                    # Nothing due: sleep until the tick, or until a batch fills up or
-                    # flush() asks.
-                    self._cond.wait(tick - now)
-                    continue
+                if self._spill is not None and (self._on_disk or now < self._retry_at):
+                    # The disk first, so the order is kept: spill what waits in memory,
+                    # and send the oldest spilled batch once the backoff is over.
+                    due = now >= self._retry_at and self._on_disk > 0
+                    if not due and not any(self._queues.values()):
+                        self._cond.wait(min(tick, self._retry_at) - now)
+                        continue
+                    picked = None
+                else:
+                    picked = self._next()
+                    if picked is None:
+                        # Nothing due: sleep until the tick, or until a batch fills up or
+                        # flush() asks.
+                        self._cond.wait(tick - now)
+                        continue
+            if picked is None:
+                self._spill_waiting()
+                if due:
+                    self._replay()
+                continue
             batch, events = picked
             try:
                 # Outside the lock: encoding 500 events takes milliseconds, and record()
                 # must not wait for it.
                 batch.items = self._encode(batch.system, events)
                 self._deliver(batch)
+                if self._spill is not None and batch.items:  # the server is away, or stopping
+                    self._spill_items(batch.system, batch.items)
+                    batch.items = []
             except Exception:
                 logger.exception("%s: unexpected error sending events", batch.system)
                 self._count("dropped", len(batch.items) or batch.held)
@@ -265,29 +319,36 @@ class Recorder:
         with self._cond:
             self._stats[key] += n
 
-    def _deliver(self, batch: _Batch) -> None:
-        """Send one batch until the server has it or refuses it, or the client stops.
-        `batch.items` is left holding what was not done with."""
+    def _deliver(self, batch: _Batch) -> bool:
+        """Send one batch until the server has it or refuses it, or the client stops, or
+        (with a spill) the server cannot take it: then True. `batch.items` is left
+        holding what was not done with."""
         path = f"/api/v1/systems/{quote(batch.system, safe='')}/events"
         pending = [batch.items]  # a 413 splits a part in two
+        offline = False
         while pending:
             items = pending.pop()
             if not items:
                 continue
             outcome = self._post(batch.system, path, items)
-            if outcome is None:  # stopping
+            if outcome is None or outcome == OFFLINE:  # stopping, or for the disk
                 pending.append(items)
+                offline = outcome == OFFLINE
                 break
             if isinstance(outcome, tuple):  # too large: send the halves, first half first
                 pending.extend(reversed(outcome))
             else:
                 pending.append(outcome)
         batch.items = [item for part in pending for item in part]
+        return offline
 
-    def _post(self, system: str, path: str, items: Items) -> Items | tuple[Items, Items] | None:
+    def _post(
+        self, system: str, path: str, items: Items
+    ) -> Items | tuple[Items, Items] | str | None:
         """POST the items, retrying what is worth retrying. Answers [] when done with them
         (sent or refused), a pair of halves to send instead (413), the items left after
-        removing those the server named invalid, or None when the client is closing."""
+        removing those the server named invalid, None when the client is closing, or
+        with a spill OFFLINE instead of retrying (the backoff is then the spill's)."""
         body = b'{"events":[' + b",".join(data for _, data in items) + b"]}"
         attempt = 0
         while True:
@@ -313,6 +374,9 @@ class Recorder:
                     return self._refused(system, response, items)
                 problem = _describe(response)
                 floor = _retry_after(response)
+            if self._spill is not None:
+                self._went_away(system, len(items), problem, floor)
+                return OFFLINE
             if self._stopping.is_set():
                 return None
             delay = self._backoff(attempt, floor)
@@ -324,6 +388,74 @@ class Recorder:
             self._count("retries", 1)
             if self._stopping.wait(delay):
                 return None
+
+    # The spill.
+
+    def _went_away(self, system: str, n: int, problem: str, floor: float) -> None:
+        with self._cond:
+            level = logging.WARNING if self._attempt == 0 else logging.DEBUG
+            self._retry_at = time.monotonic() + self._backoff(self._attempt, floor)
+            self._attempt += 1
+            self._stats["retries"] += 1
+        logger.log(level, "%s: sending %d events failed (%s); spilling", system, n, problem)
+
+    def _spill_waiting(self) -> None:
+        """Move every event waiting in memory to the disk, oldest first."""
+        with self._cond:
+            waiting = sorted(
+                (seq, system, event)
+                for system, queue in self._queues.items()
+                for seq, event in queue
+            )
+            self._queues.clear()
+            self._moving = len(waiting)
+        records: list[Record] = []
+        for _, system, event in waiting:
+            records.extend((system, *item) for item in self._encode(system, [event]))
+        self._spill_write(records, held=len(waiting))
+
+    def _spill_items(self, system: str, items: Items) -> None:
+        self._spill_write([(system, *item) for item in items], held=0)
+
+    def _spill_write(self, records: list[Record], held: int) -> None:
+        spill = self._spill
+        if spill is None:
+            return
+        with self._spill_lock:
+            before = spill.pending
+            try:
+                dropped = spill.append(records) if records else 0
+            except OSError:  # a full or read-only disk: what was not written is lost
+                logger.exception("Cannot write events to the spill at %s", spill.path)
+                dropped = max(0, len(records) - (spill.pending - before))
+            pending = spill.pending
+        with self._cond:
+            self._held -= held
+            self._moving = 0
+            self._on_disk = pending
+            self._stats["dropped"] += dropped
+            self._stats["spill_dropped"] += dropped
+            self._full = self._full and self._held >= self.max_buffer
+            self._cond.notify_all()
+
+    def _replay(self) -> None:
+        """Send the oldest spilled batch; past it on disk once the server has it."""
+        spill = self._spill
+        if spill is None:
+            return
+        with self._spill_lock:
+            records = spill.peek(self.batch_size)
+        if records:
+            batch = _Batch(records[0][0], first=0, held=0)
+            batch.items = [(event_id, data) for _, event_id, data in records]
+            if self._deliver(batch) or self._stopping.is_set():
+                return  # on disk still: sent again after the backoff, or by the next client
+            with self._spill_lock:
+                spill.advance()
+        with self._cond:
+            self._attempt = 0
+            self._on_disk = spill.pending
+            self._cond.notify_all()
 
     def _accepted(self, response: httpx.Response, n: int) -> None:
         try:

@@ -38,6 +38,7 @@ import httpx
 from failsafe_client import _store
 from failsafe_client._gate import Fallback, Gate, GateDecision
 from failsafe_client._recorder import Recorder
+from failsafe_client._spill import Spill
 from failsafe_client._sse import ServerEvent, SSEDecoder
 
 logger = logging.getLogger("failsafe_client")
@@ -116,7 +117,10 @@ class Failsafe:
     `record(event)` reports an inference (token scope `events:write`) to `system`, or to the
     system named in the call. Events go out from a background thread when `batch_size` of
     them wait or every `flush_interval` seconds; at most `max_buffer` wait, and beyond that
-    new ones are dropped and counted (`record_stats()`).
+    new ones are dropped and counted (`record_stats()`). With `spill_path` (a directory of
+    this process's own), events the server cannot take wait on disk instead, up to
+    `spill_max_bytes` (the oldest dropped first, counted), and are sent in order when it
+    is back, also by the next process started on the same directory.
 
     `gate(action, subject)` asks before an irreversible action (token scope `gate`); when
     Failsafe cannot answer, the action's declared default does: `gate_defaults` (per action
@@ -138,6 +142,8 @@ class Failsafe:
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_buffer: int = 10_000,
+        spill_path: str | Path | None = None,
+        spill_max_bytes: int = 64 * 1024 * 1024,
         gate_defaults: Mapping[str, Fallback] | None = None,
         gate_default: Fallback = "hold",
         gate_timeout: float = 2.0,
@@ -183,6 +189,7 @@ class Failsafe:
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_buffer=max_buffer,
+            spill=Spill(spill_path, spill_max_bytes) if spill_path is not None else None,
         )
         self._gate = Gate(
             self._http,
@@ -324,7 +331,9 @@ class Failsafe:
         """Counts since the client started: `sent` (events the server has, including
         `duplicates`: ids it already had), `dropped` (the buffer was full, or the client
         closed before sending them), `rejected` (refused by the server: invalid events, or
-        a token problem), `buffered` (waiting now), `retries` (requests sent again)."""
+        a token problem), `buffered` (waiting now), `retries` (requests sent again); with
+        a spill, `spilled` (waiting on disk now) and `spill_dropped` (of `dropped`, the
+        oldest dropped by `spill_max_bytes`)."""
         return self._recorder.stats()
 
     def close(self) -> None:
