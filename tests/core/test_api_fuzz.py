@@ -9,6 +9,8 @@ pointed at real ones, so the generated bodies reach the services rather than a 4
 """
 
 import json
+import os
+from collections import Counter
 
 import pytest
 import schemathesis
@@ -33,7 +35,10 @@ from tests.factories import AISystemFactory, IncidentFactory, Role, UserFactory
 
 SLUG = "refund-classifier"
 CSRF = "fuzzcsrfsecret0123456789abcdefgh"  # a valid secret: 32 characters of [a-zA-Z0-9]
-EXAMPLES = 10
+# Per operation and caller; FAILSAFE_FUZZ_EXAMPLES=200 for a longer hunt.
+EXAMPLES = int(os.environ.get("FAILSAFE_FUZZ_EXAMPLES", "10"))
+# (operation, caller) -> status -> count: printed at the end (pytest -s), for the report.
+ANSWERS: dict[tuple[str, str], Counter] = {}
 
 
 def _schema():
@@ -49,6 +54,15 @@ def _schema():
 
 
 schema = _schema()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _answers_summary():
+    yield
+    total = sum(sum(counts.values()) for counts in ANSWERS.values())
+    print(f"\nfuzzed {len(ANSWERS)} (operation, caller) pairs with {total} requests")
+    for (operation, caller), counts in sorted(ANSWERS.items()):
+        print(f"  {operation} [{caller}]: {dict(sorted(counts.items()))}")
 
 
 def one_error_shape(ctx, response, case):
@@ -146,4 +160,6 @@ def test_no_operation_answers_a_server_error_and_every_refusal_has_the_error_sha
 ):
     _aim(case, world)
     response = case.call(**credentials)
+    label = f"{case.operation.method.upper()} {case.operation.path}"
+    ANSWERS.setdefault((label, caller), Counter())[response.status_code] += 1
     case.validate_response(response, checks=CHECKS)
