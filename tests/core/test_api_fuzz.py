@@ -123,7 +123,12 @@ def credentials(world, caller):
     }
 
 
-def _aim(case, world):
+# Body fields naming things: every other example names real ones, so the services'
+# rules, not only the lookups, meet the generated rest of the body.
+REAL_BODY = {"systems": [SLUG], "lead": "ada", "scribe": "ada", "comms_owner": "ada"}
+
+
+def _aim(case, world, calls):
     real = {
         "slug": SLUG,
         "number": world["incident"].number,
@@ -135,6 +140,10 @@ def _aim(case, world):
     for name in case.path_parameters or {}:
         if name in real:
             case.path_parameters[name] = real[name]
+    if isinstance(case.body, dict) and calls % 2:
+        for name, value in REAL_BODY.items():
+            if name in case.body:
+                case.body[name] = value
 
 
 CHECKS = [
@@ -158,8 +167,9 @@ CHECKS = [
 def test_no_operation_answers_a_server_error_and_every_refusal_has_the_error_shape(
     case, caller, world, credentials
 ):
-    _aim(case, world)
-    response = case.call(**credentials)
     label = f"{case.operation.method.upper()} {case.operation.path}"
-    ANSWERS.setdefault((label, caller), Counter())[response.status_code] += 1
+    answers = ANSWERS.setdefault((label, caller), Counter())
+    _aim(case, world, sum(answers.values()))
+    response = case.call(**credentials)
+    answers[response.status_code] += 1
     case.validate_response(response, checks=CHECKS)
