@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
+WORKER = "failsafe-worker"
 
 
 def listening(port: int) -> bool:
@@ -192,8 +193,10 @@ class Stack:
             self.folder, self.env,
         )  # fmt: skip
         self.web = Process("web", ["bash", "-c", "exec " + entries["web"]], self.folder, self.env)
+        # Named in pg_stat_activity, so a scenario can kill it in the middle of a task.
+        worker_env = {**self.env, "DATABASE_URL": f"{self.postgres.url}?application_name={WORKER}"}
         self.worker = Process(
-            "worker", ["bash", "-c", "exec " + entries["worker"]], self.folder, self.env
+            "worker", ["bash", "-c", "exec " + entries["worker"]], self.folder, worker_env
         )
         schedule = self.folder / "celerybeat-schedule"
         self.beat = Process(
