@@ -153,10 +153,10 @@ def test_a_worker_killed_mid_task_counts_nothing_twice_and_due_work_happens_once
         at_kill = monitor_row(monitor.pk)["evaluated_through"]
         stack.worker.start()
         sampling = kill_worker_during(
-            stack, ["%groundtruth_reviewplan%", "%groundtruth_reviewitem%"]
+            stack, ["%monitoring_reviewplan%", "%monitoring_reviewitem%"]
         )
         sampled_at_kill = query(
-            "SELECT sampled_through FROM groundtruth_reviewplan WHERE system_id = %s", [system.id]
+            "SELECT sampled_through FROM monitoring_reviewplan WHERE system_id = %s", [system.id]
         )[0][0]
 
         # Due while no worker runs: the incident's unowned reminder, a scheduled deployment.
@@ -187,7 +187,7 @@ def test_a_worker_killed_mid_task_counts_nothing_twice_and_due_work_happens_once
             "sampling after the kill",
             lambda: (
                 query(
-                    "SELECT sampled_through FROM groundtruth_reviewplan WHERE system_id = %s",
+                    "SELECT sampled_through FROM monitoring_reviewplan WHERE system_id = %s",
                     [system.id],
                 )[0][0]
                 > sampled_at_kill
@@ -221,7 +221,7 @@ def test_a_worker_killed_mid_task_counts_nothing_twice_and_due_work_happens_once
     items, distinct, beyond = query(
         "SELECT count(*), count(DISTINCT event_id),"
         " count(*) FILTER (WHERE event_id > p.sampled_through)"
-        " FROM groundtruth_reviewitem i JOIN groundtruth_reviewplan p ON p.system_id = i.system_id"
+        " FROM monitoring_reviewitem i JOIN monitoring_reviewplan p ON p.system_id = i.system_id"
         " WHERE i.system_id = %s GROUP BY p.sampled_through",
         [system.id],
     )[0]
