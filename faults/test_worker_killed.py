@@ -152,9 +152,7 @@ def test_a_worker_killed_mid_task_counts_nothing_twice_and_due_work_happens_once
         )
         at_kill = monitor_row(monitor.pk)["evaluated_through"]
         stack.worker.start()
-        sampling = kill_worker_during(
-            stack, ["%monitoring_reviewplan%", "%monitoring_reviewitem%"]
-        )
+        sampling = kill_worker_during(stack, ["%monitoring_reviewplan%", "%monitoring_reviewitem%"])
         sampled_at_kill = query(
             "SELECT sampled_through FROM monitoring_reviewplan WHERE system_id = %s", [system.id]
         )[0][0]
