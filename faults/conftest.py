@@ -23,8 +23,16 @@ def stack():
         redis_port=int(os.environ.get("FAULTS_REDIS_PORT", "56379")),
         web_port=int(os.environ.get("FAULTS_WEB_PORT", "8500")),
     )
+    steps: list[str] = []
+
+    def step(name: str, since: float) -> float:
+        now = time.monotonic()
+        steps.append(f"{name} {now - since:.1f}")
+        return now
+
     try:
         stack.postgres.init()
+        at = step("initdb+start", started)
         stack.redis_start()
         for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SECURE_SSL_REDIRECT",
                     "ALLOWED_HOSTS", "STATIC_ROOT", "DJANGO_SETTINGS_MODULE",
@@ -37,17 +45,21 @@ def stack():
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+        at = step("migrate", at)
         call_command("collectstatic", interactive=False, verbosity=0)
+        at = step("collectstatic", at)
         stack.web_start()
+        at = step("web", at)
         stack.worker.start()
         stack.beat.start()
         from faults.world import celery_heartbeat_after
 
-        wait_for("the worker's first heartbeat", lambda: celery_heartbeat_after(0), 90, 0.5)
+        wait_for("the worker's first heartbeat", lambda: celery_heartbeat_after(0), 120, 0.5)
+        step("first Celery heartbeat", at)
         TABLES.append(
             f"stack up in {time.monotonic() - started:.1f} s (postgres :{stack.postgres.port}, "
             f"redis :{stack.redis_port}, web :{stack.web_port}, worker, beat; "
-            f"load average {load()}) in {stack.folder}"
+            f"load average {load()}) in {stack.folder}; s: {', '.join(steps)}"
         )
         yield stack
     finally:

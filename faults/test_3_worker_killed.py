@@ -158,20 +158,21 @@ def test_a_worker_killed_mid_task_counts_nothing_twice_and_due_work_happens_once
         )[0][0]
 
         # Due while no worker runs: the incident's unowned reminder, a scheduled deployment.
-        incident = incident_declare(
-            actor=responder, title="Faults: worker", systems=[system], severity="SEV2"
-        )
+        incident = incident_declare(actor=responder, title="Faults: worker", systems=[system])
         reminder = Reminder.objects.filter(incident=incident, kind=Reminder.Kind.UNOWNED).get()
         Reminder.objects.filter(pk=reminder.pk).update(due_at=timezone.now())
         first = version_add(
-            actor=responder, system=system, surface="prompt", content={"text": "v1"}
+            actor=responder, system=system, surface="prompt", content={"template": "v1"}
         )
         version_deploy(actor=responder, version=first, reason="Faults: first")
         second = version_add(
-            actor=responder, system=system, surface="prompt", content={"text": "v2"}
+            actor=responder, system=system, surface="prompt", content={"template": "v2"}
         )
         version_activate(
-            actor=responder, version=second, reason="Faults: scheduled", not_before=timezone.now()
+            actor=responder,
+            version=second,
+            reason="Faults: scheduled",
+            not_before=timezone.now() + timedelta(seconds=1),
         )
         time.sleep(2.0)
         restarted = time.monotonic()
