@@ -46,12 +46,13 @@ def stack():
 
         call_command("migrate", interactive=False, verbosity=0)
         at = step("migrate", at)
+        # The worker and beat take their time to start: meanwhile, static files and web.
+        stack.worker.start()
+        stack.beat.start()
         call_command("collectstatic", interactive=False, verbosity=0)
         at = step("collectstatic", at)
         stack.web_start()
         at = step("web", at)
-        stack.worker.start()
-        stack.beat.start()
         from faults.world import celery_heartbeat_after
 
         wait_for("the worker's first heartbeat", lambda: celery_heartbeat_after(0), 120, 0.5)
