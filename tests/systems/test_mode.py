@@ -514,7 +514,12 @@ def test_a_stream_whose_redis_restarted_hears_the_next_mode_change_at_once_again
         assert next(events)[0] == "mode"
         time.sleep(0.5)
         _redis_restart("mode-refund-classifier")
-        time.sleep(3)  # the failed read, then the stream's pause before it listens again
+        # The failed read, the stream's pause, then it is back in the group.
+        redis = Redis.from_url(django_settings.REDIS_URL)
+        deadline = time.monotonic() + 10
+        while not redis.zcard("asgi:group:mode-refund-classifier"):
+            assert time.monotonic() < deadline, "the stream did not join its group again"
+            time.sleep(0.05)
         changed = time.monotonic()
         mode_change(actor=responder, system=system, mode="off", reason="After the restart")
         data = next(d for e, d in events if e == "mode")
