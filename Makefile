@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck layers format lock clean
+.PHONY: run test faults lint typecheck layers format lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ format: $(VENV)/.dev
 # The suite on real PostgreSQL and Redis (config/settings_test.py has the defaults).
 test: lint typecheck
 	$(BIN)/pytest
+
+# The fault suite (docs/RELIABILITY.md): its own PostgreSQL and Redis, the real web server,
+# worker and beat, restarted and killed under load. Not part of `make test`.
+faults: $(VENV)/.dev
+	$(BIN)/pytest -c faults/pytest.ini faults
 
 lock: $(BIN)/python
 	$(BIN)/pip install --quiet uv

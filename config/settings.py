@@ -126,7 +126,15 @@ else:
     # use, or share a few through psycopg's pool (DB_POOL_MAX_SIZE > 0, per process).
     _pool_max = env.int("DB_POOL_MAX_SIZE", default=0)
     if _pool_max:
-        _options["pool"] = {"min_size": 1, "max_size": _pool_max, "timeout": 10}
+        # A pooled connection that failed is retried with a doubling delay (1, 2, 4, 8 s):
+        # a 3 s PostgreSQL restart kept every request waiting for 15 s (make faults).
+        # Giving up a retry after 2 s lets the next request start a fresh attempt at once.
+        _options["pool"] = {
+            "min_size": 1,
+            "max_size": _pool_max,
+            "timeout": 10,
+            "reconnect_timeout": env.float("DB_POOL_RECONNECT_SECONDS", default=2.0),
+        }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)

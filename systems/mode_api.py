@@ -222,15 +222,27 @@ async def mode_stream(request, slug):
     return response
 
 
+async def _join(layer, group: str, channel: str | None) -> str | None:
+    """The stream's channel, added to the mode's group; None while Redis is away. Called
+    again after the channel layer failed: a Redis that restarted has forgotten its groups,
+    and a stream that kept listening outside the group would hear of changes only at its
+    heartbeats (make faults, scenario 4)."""
+    try:
+        if channel is None:
+            channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+    except SERVICE_ERRORS:
+        return None
+    return channel
+
+
 async def _mode_events(system, client: str | None, revision: int):
     heartbeat = settings.FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS
-    layer, channel = get_channel_layer(), None
-    try:
-        channel = await layer.new_channel()
-        await layer.group_add(mode_group(system.slug), channel)
-    except SERVICE_ERRORS:
+    layer, group = get_channel_layer(), mode_group(system.slug)
+    channel = await _join(layer, group, None)
+    joined = channel is not None
+    if not joined:
         logger.warning("Mode stream of %s without the channel layer: heartbeats only", system)
-        channel = None
     # database_sync_to_async closes the connection after each call: an open stream must
     # not hold a database connection for as long as it stays open.
     report = database_sync_to_async(services.mode_client_report)
@@ -243,15 +255,18 @@ async def _mode_events(system, client: str | None, revision: int):
         last = entry["payload"]["revision"]
         yield _sse("mode", entry["payload"], last)
         while True:
+            if not joined:
+                joined = (channel := await _join(layer, group, channel)) is not None
             # One receive stays pending across heartbeats: cancelling a channel-layer read
             # every 15 s would be slow to wind down and could drop a message mid-read.
-            if channel is not None and receiving is None:
+            if joined and receiving is None:
                 receiving = asyncio.ensure_future(layer.receive(channel))
             message = await _next_change(receiving, heartbeat)
             if receiving is not None and receiving.done():
                 failed = receiving.exception() is not None
                 receiving = None
-                if failed:  # Redis away: the database check below covers, then retry
+                if failed:  # Redis away: the database check below covers, then rejoin
+                    joined = False
                     await asyncio.sleep(DEGRADED_POLL_SECONDS)
             if message is not None and message.get("type") == "bundle.changed":
                 # The versions changed, not the mode: the client fetches the new bundle.
@@ -271,7 +286,7 @@ async def _mode_events(system, client: str | None, revision: int):
             receiving.cancel()
         if channel is not None:
             try:
-                await layer.group_discard(mode_group(system.slug), channel)
+                await layer.group_discard(group, channel)
             except SERVICE_ERRORS:
                 logger.warning("Could not leave the mode group of %s", system)
         if client:

@@ -40,3 +40,19 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = _manage("check", DATABASE_URL="postgres://postgres@127.0.0.1:5432/failsafe")
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_the_database_pool_gives_up_a_lost_connection_soon_so_a_restart_is_over_in_seconds():
+    # psycopg's pool retries a lost connection 1, 2, 4, 8 s apart: with its default (give up
+    # after five minutes) a 3 s PostgreSQL restart held every request for 15 s (make faults,
+    # scenario 2). Giving up after 2 s lets the next request connect afresh.
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['pool'])",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/failsafe",
+        DB_POOL_MAX_SIZE="10",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'reconnect_timeout': 2.0" in result.stdout

@@ -500,6 +500,46 @@ def test_a_stream_idle_for_longer_than_redis_read_timeouts_still_hears_a_mode_ch
     assert delay < 0.5
 
 
+def _redis_restart(group: str) -> None:
+    """What a Redis restart does to open streams, on this suite's own Redis database only:
+    the group is forgotten and the connections blocked reading the channel layer are cut."""
+    redis = Redis.from_url(django_settings.REDIS_URL)
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    redis.delete(f"asgi:group:{group}")
+    for client in redis.client_list():
+        if int(client["db"]) == db and client["cmd"] == "bzpopmin":
+            redis.client_kill_filter(_id=client["id"])
+
+
+def test_a_stream_whose_redis_restarted_hears_the_next_mode_change_at_once_again(
+    asgi_server, system, token, responder, settings
+):
+    """A restarted Redis has forgotten the stream's group: the stream joins it again, so
+    the next change comes down at once, not at the next heartbeat (make faults found it)."""
+    settings.FAILSAFE_MODE_STREAM_HEARTBEAT_SECONDS = 60
+    url = f"{asgi_server}/api/v1/systems/refund-classifier/mode/stream"
+    with (
+        httpx.Client(timeout=15) as http,
+        http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
+        events = _events(response.iter_lines())
+        assert next(events)[0] == "mode"
+        time.sleep(0.5)
+        _redis_restart("mode-refund-classifier")
+        # The failed read, the stream's pause, then it is back in the group.
+        redis = Redis.from_url(django_settings.REDIS_URL)
+        deadline = time.monotonic() + 10
+        while not redis.zcard("asgi:group:mode-refund-classifier"):
+            assert time.monotonic() < deadline, "the stream did not join its group again"
+            time.sleep(0.05)
+        changed = time.monotonic()
+        mode_change(actor=responder, system=system, mode="off", reason="After the restart")
+        data = next(d for e, d in events if e == "mode")
+        delay = time.monotonic() - changed
+    assert data["mode"] == "off"
+    assert delay < 0.5
+
+
 def test_the_system_page_lists_connected_clients_and_who_is_behind(client_for, system, responder):
     mode_client_report(system=system, client_id="pod-1", revision=0)
     mode_change(actor=responder, system=system, mode="off", reason="Stop")
