@@ -133,10 +133,13 @@ else:
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# django-prometheus' wrappers of these backends count queries for /metrics (docs/METRICS.md).
+# django-prometheus' wrappers of these backends count queries for /metrics (docs/METRICS.md);
+# PostgreSQL's through core.db.backends.postgresql, which makes its cursor class only once.
 _engine = DATABASES["default"]["ENGINE"]
-if _engine in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
-    DATABASES["default"]["ENGINE"] = _engine.replace("django.db", "django_prometheus.db", 1)
+if _engine == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "core.db.backends.postgresql"
+elif _engine == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------
