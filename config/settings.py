@@ -83,7 +83,8 @@ MIDDLEWARE = [
     # Last: turns a locked sign-in into the login page with the lock's message.
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
-    # Last: keeps the chain synchronous, one thread hop a request (core/middleware.py).
+    # Last: keeps the chain synchronous, so a request does not hop threads at every
+    # middleware (core/middleware.py).
     "core.middleware.SyncChain",
 ]
 
