@@ -83,6 +83,9 @@ MIDDLEWARE = [
     # Last: turns a locked sign-in into the login page with the lock's message.
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last: keeps the chain synchronous, so a request does not hop threads at every
+    # middleware (core/middleware.py).
+    "core.middleware.SyncChain",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,10 +142,13 @@ else:
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# django-prometheus' wrappers of these backends count queries for /metrics (docs/METRICS.md).
+# django-prometheus' wrappers of these backends count queries for /metrics (docs/METRICS.md);
+# PostgreSQL's through core.db.backends.postgresql, which makes its cursor class only once.
 _engine = DATABASES["default"]["ENGINE"]
-if _engine in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
-    DATABASES["default"]["ENGINE"] = _engine.replace("django.db", "django_prometheus.db", 1)
+if _engine == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "core.db.backends.postgresql"
+elif _engine == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------
@@ -150,7 +156,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "socket_connect_timeout": 1,

@@ -9,6 +9,7 @@ cap is never exceeded however many arrive at once.
 """
 
 import dataclasses
+import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -28,6 +29,21 @@ from systems.models import ActionType, Mode, RuntimeMode
 logger = logging.getLogger(__name__)
 
 
+def _first_row(sql: str, params: list):
+    """The first row of one of the decision's statements. On PostgreSQL it runs as a
+    prepared statement of the connection, planned once per pooled connection rather than on
+    every request: planning the situation query cost several times running it."""
+    with connection.cursor() as cursor:  # Django's: it connects and knows the transaction
+        if connection.vendor != "postgresql":
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+        import psycopg  # only installed where PostgreSQL is used
+
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as bound:
+            bound.execute(sql, params, prepare=True)
+            return bound.fetchone()
+
+
 def _rule_for(action_type: ActionType) -> GateRule:
     try:
         return action_type.gate_rule
@@ -45,13 +61,15 @@ _RULE_COLUMNS = ["id", *RULE_FIELDS, "baseline", "baseline_at", "tripped_at"]
 _DATETIME: models.DateTimeField = models.DateTimeField()
 
 
-def _situation_sql() -> str:
+@functools.cache
+def _situation_sql(vendor: str) -> str:
     """One query for everything a decision reads before it counts: the action type, its
     rule, the system's mode, its first open SEV1/SEV2 incident and its first open incident.
 
     Plain SQL because it is the hot path of every request: the ORM's compiling of three
     joined querysets cost more than the queries. "Open" is not spelled here: the statuses
-    are `Incident.Status.open_values()`, the list `Incident.objects.open()` filters on."""
+    are `Incident.Status.open_values()`, the list `Incident.objects.open()` filters on.
+    Built once per database vendor (`vendor` is only the cache's key)."""
     q = connection.ops.quote_name
     incident, link = Incident._meta.db_table, Incident.systems.through._meta.db_table
     opened = ", ".join(f"'{status}'" for status in Incident.Status.open_values())
@@ -78,9 +96,7 @@ def _situation_sql() -> str:
 
 def _situation(system_id: int, action: str):
     """(action type, rule, mode, severe incident number, first open incident id) or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(_situation_sql(), [system_id, action])
-        row = cursor.fetchone()
+    row = _first_row(_situation_sql(connection.vendor), [system_id, action])
     if row is None:
         return None
     action_type_id, reversible, mode, severe, incident_id, *rule_values = row
@@ -122,19 +138,17 @@ def _count(
         first = (most is None or most >= 1) and (cap is None or cap >= 1)
     else:
         room, params, first = ("1 = 1" if allow else "1 = 0"), [], allow
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} AS c "  # noqa: S608 - a quoted table name, fixed terms
-            "(action_type_id, window_start, requests, allowed, denied, last_allowed) "
-            "VALUES (%s, %s, 1, %s, 0, %s) "
-            "ON CONFLICT (action_type_id, window_start) DO UPDATE SET "
-            "requests = c.requests + 1, "
-            f"allowed = c.allowed + CASE WHEN {room} THEN 1 ELSE 0 END, "
-            f"last_allowed = CASE WHEN {room} THEN %s ELSE %s END "
-            "RETURNING requests, allowed, last_allowed",
-            [action_type_id, start, int(first), first, *params, *params, True, False],
-        )
-        requests, allowed, allowed_now = cursor.fetchone()
+    requests, allowed, allowed_now = _first_row(
+        f"INSERT INTO {table} AS c "  # noqa: S608 - a quoted table name, fixed terms
+        "(action_type_id, window_start, requests, allowed, denied, last_allowed) "
+        "VALUES (%s, %s, 1, %s, 0, %s) "
+        "ON CONFLICT (action_type_id, window_start) DO UPDATE SET "
+        "requests = c.requests + 1, "
+        f"allowed = c.allowed + CASE WHEN {room} THEN 1 ELSE 0 END, "
+        f"last_allowed = CASE WHEN {room} THEN %s ELSE %s END "
+        "RETURNING requests, allowed, last_allowed",
+        [action_type_id, start, int(first), first, *params, *params, True, False],
+    )
     allowed_now = bool(allowed_now)
     return requests, allowed - allowed_now, allowed_now
 

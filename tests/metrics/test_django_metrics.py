@@ -42,7 +42,7 @@ def test_the_instrumented_backend_keeps_the_pool_and_copy_working():
     default = connections["default"].settings_dict
     options = {**default["OPTIONS"], "pool": {"min_size": 1, "max_size": 2, "timeout": 10}}
     backend = load_backend(default["ENGINE"])
-    assert backend.__name__ == "django_prometheus.db.backends.postgresql.base"
+    assert backend.__name__ == "core.db.backends.postgresql.base"
     pooled = backend.DatabaseWrapper({**default, "OPTIONS": options, "CONN_MAX_AGE": 0}, "pooled")
     labels = {"alias": "pooled", "vendor": "postgresql"}
 

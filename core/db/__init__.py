@@ -1,0 +1,1 @@
+"""Database pieces Failsafe adds to Djangos."""

@@ -1,0 +1,1 @@
+"""Database backends: Django's, as django-prometheus instruments them, with the changes below."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: django-prometheus' backend with its counting cursor class made once."""
