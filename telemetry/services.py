@@ -105,7 +105,11 @@ def _checked(system: AISystem, spans: list[SpanRecord], now: datetime, outcome: 
                 chunk.append((span, event))
         if not chunk:
             continue
-        found, problems = contract.events_check({"events": [event for _, event in chunk]}, now)
+        found, problems = contract.events_check(
+            {"events": [event for _, event in chunk]},
+            now,
+            nul=any(mapping.may_hold_nul(span) for span, _ in chunk),
+        )
         checked += found
         first: dict[int, dict] = {}
         for problem in problems:

@@ -15,6 +15,9 @@ from telemetry.otlp.records import LogRecord, SpanRecord
 EVALUATION = "gen_ai.evaluation.result"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAILSAFE_INPUT = "failsafe.input."
+# The attributes read as JSON: the only way for a NUL (written \u0000) to reach an event,
+# since the reader refuses one in any string it reads.
+JSON_ATTRIBUTES = ("gen_ai.input.messages", "gen_ai.output.messages")
 # Two small JSON documents per span: msgspec decodes each in a fraction of json.loads's time.
 decode_json = msgspec.json.decode
 
@@ -27,6 +30,16 @@ def is_generation(attributes: dict) -> bool:
         or attributes.get("openinference.span.kind") == "LLM"
         or "llm.model_name" in attributes
     )
+
+
+def may_hold_nul(span: SpanRecord) -> bool:
+    """Whether the span's event can hold a NUL character, for the contract to look for
+    (`events_check(..., nul=)`): only when a JSON attribute escapes one."""
+    for key in JSON_ATTRIBUTES:
+        value = span.attributes.get(key)
+        if isinstance(value, str) and "\\u0000" in value:
+            return True
+    return False
 
 
 def span_event(span: SpanRecord) -> dict:
@@ -170,9 +183,9 @@ def _inputs(attributes: dict) -> dict:
     if operation is not None:
         inputs["operation"] = operation
     start = len(FAILSAFE_INPUT)
-    for key in [key for key in attributes if key.startswith(FAILSAFE_INPUT)]:
-        if len(key) > start:
-            inputs[key[start:]] = attributes[key]
+    for key, value in attributes.items():
+        if key.startswith(FAILSAFE_INPUT) and len(key) > start:
+            inputs[key[start:]] = value
     return inputs
 
 
