@@ -6,14 +6,13 @@ next, OpenInference's last, and `failsafe.*` attributes for what none of them ha
 convention for. The event is then checked by the same contract as the event API's
 (`monitoring.contract.events_check`); this module only maps."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 
 from telemetry.otlp.records import LogRecord, SpanRecord
 
 EVALUATION = "gen_ai.evaluation.result"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAILSAFE_INPUT = "failsafe.input."
 # The keys sorting strictly between these two are exactly those that start with
 # FAILSAFE_INPUT and name something ("/" follows "."): a comparison, cheaper than a call.
@@ -124,8 +123,10 @@ def _time(ns: int) -> datetime | None:
     if not ns:
         return None  # the contract refuses an event without a time
     try:
-        return EPOCH + timedelta(microseconds=ns // 1000)
-    except OverflowError:
+        # Exact: until the year 2242 the float is within half a microsecond of the whole
+        # microseconds, which fromtimestamp rounds to (any later time is refused as future).
+        return datetime.fromtimestamp(ns // 1000 / 1e6, UTC)
+    except (OverflowError, OSError, ValueError):  # a time no datetime holds
         return None
 
 
