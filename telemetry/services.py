@@ -91,27 +91,30 @@ def _checked(system: AISystem, spans: list[SpanRecord], now: datetime, outcome: 
     oldest = partitions.oldest_kept(now, retention_days)
     checked: list[contract.Checked] = []
     for start in range(0, len(spans), contract.MAX_EVENTS):
-        events = [
-            (span, mapping.span_event(span)) for span in spans[start : start + contract.MAX_EVENTS]
-        ]
-        chunk = []
-        for span, event in events:
-            if isinstance(event["ts"], datetime) and event["ts"] < oldest:
+        kept: list[SpanRecord] = []
+        events = []
+        nul = False
+        for span in spans[start : start + contract.MAX_EVENTS]:
+            event = mapping.span_event(span)
+            ts = event["ts"]
+            if isinstance(ts, datetime) and ts < oldest:
                 outcome.reject(
                     f"{span.path} (span {span.span_id}): ts: older than this system keeps "
                     f"events ({retention_days} days)"
                 )
-            else:
-                chunk.append((span, event))
-        if not chunk:
+                continue
+            kept.append(span)
+            events.append(event)
+            nul = nul or mapping.may_hold_nul(span)
+        if not events:
             continue
-        found, problems = contract.events_check({"events": [event for _, event in chunk]}, now)
+        found, problems = contract.events_check({"events": events}, now, nul=nul)
         checked += found
         first: dict[int, dict] = {}
         for problem in problems:
             first.setdefault(problem["index"], problem)
         for index, problem in first.items():
-            span = chunk[index][0]
+            span = kept[index]
             outcome.reject(
                 f"{span.path} (span {span.span_id}): {problem['field']}: {problem['message']}"
             )

@@ -6,15 +6,38 @@ next, OpenInference's last, and `failsafe.*` attributes for what none of them ha
 convention for. The event is then checked by the same contract as the event API's
 (`monitoring.contract.events_check`); this module only maps."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 
 from telemetry.otlp.records import LogRecord, SpanRecord
 
 EVALUATION = "gen_ai.evaluation.result"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAILSAFE_INPUT = "failsafe.input."
+# The keys sorting strictly between these two are exactly those that start with
+# FAILSAFE_INPUT and name something ("/" follows "."): a comparison, cheaper than a call.
+FEATURES_AFTER, FEATURES_BEFORE = FAILSAFE_INPUT, "failsafe.input/"
+# The attributes read as JSON: the only way for a NUL (written \u0000) to reach an event,
+# since the reader refuses one in any string it reads.
+JSON_ATTRIBUTES = ("gen_ai.input.messages", "gen_ai.output.messages")
+# Event fields read from the first of several attributes that is set (docs/TELEMETRY.md).
+MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+PROMPT = ("gen_ai.prompt.version", "gen_ai.prompt.name")
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+USAGE = (
+    (
+        "input_tokens",
+        ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    ),
+    (
+        "output_tokens",
+        (
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+        ),
+    ),
+)
 # Two small JSON documents per span: msgspec decodes each in a fraction of json.loads's time.
 decode_json = msgspec.json.decode
 
@@ -27,6 +50,16 @@ def is_generation(attributes: dict) -> bool:
         or attributes.get("openinference.span.kind") == "LLM"
         or "llm.model_name" in attributes
     )
+
+
+def may_hold_nul(span: SpanRecord) -> bool:
+    """Whether the span's event can hold a NUL character, for the contract to look for
+    (`events_check(..., nul=)`): only when a JSON attribute escapes one."""
+    for key in JSON_ATTRIBUTES:
+        value = span.attributes.get(key)
+        if isinstance(value, str) and "\\u0000" in value:
+            return True
+    return False
 
 
 def span_event(span: SpanRecord) -> dict:
@@ -70,15 +103,13 @@ def span_event(span: SpanRecord) -> dict:
     usage = _usage(attributes)
     if usage:
         event["usage"] = usage
-    provider = _first(
-        attributes, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"
-    )
+    provider = _first(attributes, PROVIDER)
     if provider is not None:
         event["provider"] = provider
     return event
 
 
-def _first(attributes: dict, *keys: str):
+def _first(attributes: dict, keys: tuple[str, ...]):
     for key in keys:
         value = attributes.get(key)
         if value is not None and value != "":
@@ -92,17 +123,19 @@ def _time(ns: int) -> datetime | None:
     if not ns:
         return None  # the contract refuses an event without a time
     try:
-        return EPOCH + timedelta(microseconds=ns // 1000)
-    except OverflowError:
+        # Exact: until the year 2242 the float is within half a microsecond of the whole
+        # microseconds, which fromtimestamp rounds to (any later time is refused as future).
+        return datetime.fromtimestamp(ns // 1000 / 1e6, UTC)
+    except (OverflowError, OSError, ValueError):  # a time no datetime holds
         return None
 
 
 def _versions(attributes: dict) -> dict:
     versions = {}
-    model = _first(attributes, "gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+    model = _first(attributes, MODEL)
     if model is not None:
         versions["model"] = model
-    prompt = _first(attributes, "gen_ai.prompt.version", "gen_ai.prompt.name")
+    prompt = _first(attributes, PROMPT)
     if prompt is not None:
         versions["prompt"] = prompt
     return versions
@@ -170,9 +203,9 @@ def _inputs(attributes: dict) -> dict:
     if operation is not None:
         inputs["operation"] = operation
     start = len(FAILSAFE_INPUT)
-    for key in [key for key in attributes if key.startswith(FAILSAFE_INPUT)]:
-        if len(key) > start:
-            inputs[key[start:]] = attributes[key]
+    for key, value in attributes.items():
+        if FEATURES_AFTER < key < FEATURES_BEFORE:
+            inputs[key[start:]] = value
     return inputs
 
 
@@ -221,21 +254,8 @@ def _tokens(value):
 
 def _usage(attributes: dict) -> dict:
     usage = {}
-    for field, keys in (
-        (
-            "input_tokens",
-            ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
-        ),
-        (
-            "output_tokens",
-            (
-                "gen_ai.usage.output_tokens",
-                "gen_ai.usage.completion_tokens",
-                "llm.token_count.completion",
-            ),
-        ),
-    ):
-        value = _first(attributes, *keys)
+    for field, keys in USAGE:
+        value = _first(attributes, keys)
         if value is not None:
             usage[field] = _tokens(value)
     return usage

@@ -74,10 +74,20 @@ class Reader:
             if text and len(text) <= short and "\x00" not in text:
                 found[pair.key] = text
                 continue
+            number = value.int_value  # the next most common (token counts); 0 when not one
+            if number:
+                found[pair.key] = number
+                continue
             kind = value.WhichOneof("value")
             if kind in NUMBERS:
                 found[pair.key] = getattr(value, kind)
             elif kind == "array_value":
+                items = value.array_value.values
+                if len(items) == 1:  # a finish reason, an action: one short string
+                    text = items[0].string_value
+                    if text and len(text) <= short and "\x00" not in text:
+                        found[pair.key] = [text]
+                        continue
                 found[pair.key] = self.array(value, where, pair.key)
             else:
                 found[pair.key] = self.checked(value, where, pair.key)

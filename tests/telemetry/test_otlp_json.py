@@ -145,6 +145,38 @@ def test_a_span_the_contract_refuses_is_rejected_and_the_others_are_stored(clien
     assert "output.text" in intake.rejection
 
 
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+@pytest.mark.parametrize(
+    ("attribute", "role", "field"),
+    [
+        ("gen_ai__output__messages", "assistant", "output.text"),
+        ("gen_ai__input__messages", "user", "input"),
+    ],
+)
+def test_a_nul_escaped_in_a_spans_messages_is_rejected_naming_the_field_and_the_others_stored(
+    client, system, token, encoding, attribute, role, field
+):
+    kept = chat()
+    # Valid JSON and no NUL in the attribute itself: the NUL appears only once it is decoded.
+    messages = json.dumps([{"role": role, "parts": [{"type": "text", "content": "a\x00b"}]}])
+    with_nul = chat(**{attribute: messages})
+    body = traces_body(kept, with_nul)
+
+    if encoding == "protobuf":
+        raw = post_bytes(client, TRACES, protobuf_of(body, ExportTraceServiceRequest), token)
+        partial = ExportTraceServiceResponse.FromString(raw.content).partial_success
+        rejected, message = partial.rejected_spans, partial.error_message
+    else:
+        raw = post_json(client, TRACES, body, token)
+        partial = raw.json()["partialSuccess"]
+        rejected, message = int(partial["rejectedSpans"]), partial["errorMessage"]
+
+    assert raw.status_code == 200
+    assert rejected == 1
+    assert f"spans[1] (span {with_nul['spanId']}): {field}: Contains a NUL character." in message
+    assert list(Event.objects.values_list("client_id", flat=True)) == [kept["spanId"]]
+
+
 def test_a_span_without_a_known_prompt_reference_stays_unresolved(client, system, token):
     _register(system)
     post_json(
