@@ -1,10 +1,19 @@
 """The API's one error shape: {"errors": [{"field": name or null, "message": text}]}."""
 
+import logging
+
+from django.db import OperationalError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from core.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+# How long a client should wait before resending when the database is unreachable: about
+# what a PostgreSQL restart takes, so the SDK's retry lands after it rather than inside it.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def _flatten(data, prefix=None):
@@ -30,6 +39,12 @@ def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         set_rollback()
         return error_response(exc.status, exc.message, exc.api_field)
+    if isinstance(exc, OperationalError):
+        # Unreachable, not broken: a 503 the SDK and exporters resend after, not a 500.
+        logger.warning("API request refused: the database is unavailable", exc_info=True)
+        response = error_response(503, "The database is unavailable; send again shortly.")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"errors": list(_flatten(response.data))}
