@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from failsafe_client import Failsafe
 
@@ -41,15 +42,20 @@ def send(
     max_buffer: int = 10_000,
     during=None,
     flush_timeout: float = 180.0,
+    spill_folder: Path | None = None,
 ) -> Run:
     """`senders` clients record `events` in all at `rate` events/s in all; `during(run)` runs
-    in this thread meanwhile (the fault). Each client then flushes and closes."""
+    in this thread meanwhile (the fault). Each client then flushes and closes. With
+    `spill_folder`, each client spills to a directory of its own in it."""
     run = Run()
     per = events // senders
     clients = [
-        Failsafe(url, token, system=system, max_buffer=max_buffer, timeout=5.0)
-        for _ in range(senders)
-    ]
+        Failsafe(
+            url, token, system=system, max_buffer=max_buffer, timeout=5.0,
+            spill_path=spill_folder / f"sender-{n}" if spill_folder is not None else None,
+        )
+        for n in range(senders)
+    ]  # fmt: skip
     ids: list[list[str]] = [[] for _ in range(senders)]
     counts: list[dict[str, int]] = [{} for _ in range(senders)]
     stop = threading.Event()

@@ -99,3 +99,36 @@ def test_a_buffer_too_small_for_the_outage_drops_and_counts_exactly_what_it_drop
     assert counts["rows"] == counts["distinct"] == SMALL_EVENTS - dropped
     assert counts["rollup_events"] == counts["rows"]
     assert counts["rollup_labels"] == counts["recount"]
+
+
+def test_a_small_buffer_that_spills_to_disk_loses_nothing_through_the_outage(
+    stack, figures, tmp_path
+):
+    system, token = system_with_token("faults-postgres-spill", ["events:write"])
+    outages: list[tuple[float, float]] = []
+    timings: dict = {}
+    run = send(
+        stack.url, token, system.slug, tag="s", events=SMALL_EVENTS, max_buffer=SMALL_BUFFER,
+        during=restart_postgres(stack, outages, timings, at=1.5), spill_folder=tmp_path,
+    )  # fmt: skip
+    counts = stored(system.id)
+    lost = len(set(run.recorded) - stored_ids(system.id))
+    figures(
+        table(
+            f"2c. The same small buffer of {SMALL_BUFFER:,} with the SDK's spill to disk on, "
+            f"{SMALL_EVENTS:,} events",
+            [row("postgres, small buffer + spill", run, counts, lost, outages)],
+            [
+                *notes(run, counts),
+                outage(timings),
+                f"left on disk after the run: {run.total('spilled')} events; dropped by the "
+                f"spill's size limit: {run.total('spill_dropped')}",
+            ],
+        )
+    )
+    assert run.total("dropped") == 0 and run.total("rejected") == 0
+    assert run.total("spilled") == 0, "every spilled event was sent once the server was back"
+    assert counts["rows"] == counts["distinct"] == SMALL_EVENTS
+    assert lost == 0
+    assert counts["rollup_events"] == SMALL_EVENTS
+    assert counts["rollup_labels"] == counts["recount"] == run.labels
