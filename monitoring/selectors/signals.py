@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from monitoring import rollups
 from monitoring.detectors import cusum, mixture
 from monitoring.models import Monitor, Rollup
+from systems.models import AISystem
 
 # A signal back inside its band over this window resolves its alert.
 RETURN_WINDOW = timedelta(minutes=3)
@@ -27,27 +28,39 @@ def counts(system, signal: str, since: datetime, until: datetime) -> dict[str, i
     )
 
 
-def signal_counts(system, signals, since: datetime, until: datetime) -> dict[tuple, int]:
-    """(signal, key) → events over [since, until) for several signals, in one query."""
+def signal_counts(system_ids, signals, since: datetime, until: datetime) -> dict[int, dict]:
+    """system → (signal, key) → events over [since, until), for several systems and signals
+    in one query (what a batch of systems' baselines or shape windows read together)."""
     rows = (
         Rollup.objects.filter(
-            system=system, signal__in=sorted(signals), bucket__gte=since, bucket__lt=until
+            system_id__in=sorted(system_ids),
+            signal__in=sorted(signals),
+            bucket__gte=since,
+            bucket__lt=until,
         )
-        .values_list("signal", "key")
+        .values_list("system_id", "signal", "key")
         .annotate(total=Sum("n"))
-        .values_list("signal", "key", "total")
+        .values_list("system_id", "signal", "key", "total")
     )
-    return {(signal, key): total for signal, key, total in rows}
+    found: dict[int, dict] = defaultdict(dict)
+    for system_id, signal, key, total in rows:
+        found[system_id][signal, key] = total
+    return found
 
 
-def first_bucket(system, signal: str, since: datetime) -> datetime | None:
-    """The first bucket of a signal from `since` on: how much history there is. The
-    (system, signal, bucket, …) unique index answers it from its first entry."""
-    return (
-        Rollup.objects.filter(system=system, signal=signal, bucket__gte=since)
+def first_buckets(system_ids, signal: str, since: datetime) -> dict[int, datetime | None]:
+    """Each system's first bucket of a signal from `since` on: how much history there is.
+    One query; per system the (system, signal, bucket, …) unique index answers it from its
+    first entry."""
+    first = (
+        Rollup.objects.filter(system=OuterRef("pk"), signal=signal, bucket__gte=since)
         .order_by("bucket")
-        .values_list("bucket", flat=True)
-        .first()
+        .values("bucket")[:1]
+    )
+    return dict(
+        AISystem.objects.filter(pk__in=sorted(system_ids))
+        .annotate(first=Subquery(first))
+        .values_list("pk", "first")
     )
 
 
