@@ -8,14 +8,20 @@ the history. The window starts on an hour, and compaction keeps every hour's sum
 moved counts equal a fresh count; a fresh count is still made daily (and whenever the
 window is pinned, new, or not yet full of history), so that events arriving late for old
 buckets (or for the bucket still filling when the window was counted) count too and
-nothing drifts.
+nothing drifts. A fresh count reads the window's whole hours from the hour sums
+(`services.hour_sums`), so it too costs the same however fine or busy the cells.
 """
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from monitoring.models import Monitor
-from monitoring.selectors.signals import baseline_window, first_buckets, signal_counts
+from monitoring.selectors.signals import (
+    baseline_window,
+    first_buckets,
+    signal_counts,
+    window_counts,
+)
 
 BASELINE_REFRESH = timedelta(hours=1)
 LEARNING_REFRESH = timedelta(minutes=1)
@@ -47,7 +53,7 @@ def baselines_refresh(monitors: list[Monitor], now: datetime) -> None:
             moved[(*old, since, until)].append(monitor)
     for (since, until), due in counted.items():
         systems = {m.system_id for m in due}
-        found = signal_counts(systems, _signals(due), since, until)
+        found = window_counts(systems, _signals(due), since, until)
         firsts = {}
         for signal in {m.denominator[0] for m in due}:
             with_it = {m.system_id for m in due if m.denominator[0] == signal}
