@@ -10,22 +10,29 @@ each beside the old path measured in the same run.
    (`INSERT ... SELECT ... generate_series`) in time order, their rollups aggregated from
    those rows with ingestion's buckets, signals, keys and bins (checked on a sample hour
    against `rollups.count`, the function ingestion uses). Then:
-   - the first count, every baseline from scratch (what a new monitor does once): the old
-     path (3 queries per monitor over the 2-second cells, counted whole), the new path over
-     the same cells, then `rollups_compact()` (timed) and the new path on compacted cells;
+   - `rollups_compact()` (timed; it sums the old hours too, `services.hour_sums`), then
+     every baseline from scratch (what a new monitor does once, and every monitor daily)
+     three ways, each over the same compacted cells: the old path (3 queries per monitor
+     over the cells, counted whole), `baselines_refresh` one system at a time, and
+     `baselines_refresh` for a batch of systems at once (as the evaluation calls it);
+     all three give the same counts;
    - an hour of traffic later, the hourly refresh: the old path counts the window whole
      again, the new one moves it on (`services.baselines`); both give the same counts.
-   Then 9 x 10^6 older events at the same rate before those (10^7 in all, the history
-   spanning about 80 days), compaction's progress reset so that it folds them in, and the
-   same again.
+   Then 9 x 10^6 older events (10^7 in all, the history spanning 80 days): the 8 days'
+   raw events copied 9 times, each copy 8 days earlier than the last with new ids, into
+   their day tables, and with them the 1-hour cells and hour sums compaction and
+   `hour_sums` leave of history that old (counted once from the 8 days' events and moved:
+   checked on one system's first copy against a recount of its raw events). Then the same
+   again, an hour later.
 2. Steady evaluation. 1,000 systems (`bench-shard-0000` ...) with the same 5 monitors
    (5,000); their history is 6,000 events each two days ago, written straight as the
    1-minute cells compaction leaves (no raw events: evaluation reads rollups only; one
    system's cells made from generated events, copied to the others), then
    one cold run. Then `--runs` rounds, each: 4 s of new traffic for every system (10
-   events/s each, as 2-second cells), evaluated by one process (the old path: one beat
-   task for every system); 4 s more, evaluated by 2 shards in 2 processes at once
-   (`monitors_evaluate(shard=s, shards=2)`). The medians are the figures.
+   events/s each, as 2-second cells), evaluated in one process by the old path (per
+   system and per monitor, `old_evaluate`); 4 s more, by `monitors_evaluate` in one
+   process (one beat task for every system); 4 s more, by 2 shards in 2 processes at
+   once (`monitors_evaluate(shard=s, shards=2)`). The medians are the figures.
 
 `monitors_evaluate(now=...)` is called with the clock of the generated traffic. The bench
 systems' rows are deleted at the start and, unless `--keep`, at the end.
@@ -572,6 +579,50 @@ def hourly_part(ids, kept: dict, now: datetime, rate: float, g: int) -> dict:
     return {"old": old, "new": new, "g": g + hour, "now": later}
 
 
+def old_evaluate(now: datetime) -> int:
+    """The evaluation before batching, in one process, made of the product's own pieces:
+    per system its own savepoint and reads (baselines, new cells, each shape monitor's
+    window), per monitor one conditional UPDATE (`evaluation_save`). Answers the monitors
+    evaluated."""
+    from collections import defaultdict
+
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from monitoring import rollups
+    from monitoring.models import Monitor
+    from monitoring.services import evaluation
+    from monitoring.services.baselines import baselines_refresh
+    from monitoring.services.shards import claims_open, systems_claim, systems_release
+
+    lag = timedelta(seconds=settings.FAILSAFE_EVALUATION_LAG_SECONDS)
+    through = rollups.bucket_of(now - lag, settings.FAILSAFE_ROLLUP_SECONDS)
+    evaluated, started = 0, timezone.now()
+    claims_open(0, 1)
+    while ids := systems_claim(0, 1, started):
+        by_system = defaultdict(list)
+        for monitor in Monitor.objects.filter(enabled=True, system_id__in=ids).select_related(
+            "system"
+        ):
+            by_system[monitor.system_id].append(monitor)
+        with transaction.atomic():
+            for monitors in by_system.values():
+                with transaction.atomic():
+                    baselines_refresh(monitors, now)
+                    rows = evaluation._new_buckets(monitors, through)
+                    budget = evaluation._false_alarms_per_event(monitors)
+                    for monitor in monitors:
+                        windows = evaluation._shape_windows([monitor], through, now)
+                        judged = evaluation._evaluate(monitor, rows, windows, through, now, budget)
+                        evaluated += 1
+                        if isinstance(judged, evaluation.Judged):
+                            _, since, fired = judged
+                            evaluation.evaluation_save(monitor, since, through, fired, now)
+        systems_release(ids, evaluated=True)
+    return evaluated
+
+
 def _shard_run(job) -> tuple[float, dict]:
     """In a worker process: one shard's evaluation."""
     from monitoring.services.evaluation import monitors_evaluate
@@ -611,30 +662,35 @@ def steady_part(ids, runs: int, pool) -> dict:
         f"  cold run (every baseline, every detector): {time.perf_counter() - started:.2f} s, "
         f"{cold['monitors']} monitors; statuses {statuses(ids)} ({load()})"
     )
-    single, sharded, shard_own = [], [], []
+    old, single, sharded, shard_own = [], [], [], []
     step = STEP_SECONDS * STEADY_RATE
     for run in range(runs):
-        for sharded_run in (False, True):
+        for how in ("old", "single", "sharded"):
             t = t0 + (g + step - history) / STEADY_RATE
             add_cells(ids, t0 + (g - history) / STEADY_RATE, STEADY_RATE, g, g + step, width, 0)
             g += step
             now = datetime.fromtimestamp(t + lag, UTC)
             started = time.perf_counter()
-            if sharded_run:
+            if how == "sharded":
                 own = pool.map(_shard_run, [(now, 0, 2), (now, 1, 2)])
                 sharded.append(time.perf_counter() - started)
                 shard_own.append(max(s for s, _ in own))
                 evaluated = sum(summary["monitors"] for _, summary in own)
-            else:
+            elif how == "single":
                 evaluated = monitors_evaluate(now=now)["monitors"]
                 single.append(time.perf_counter() - started)
+            else:
+                evaluated = old_evaluate(now)
+                old.append(time.perf_counter() - started)
             check(evaluated == len(ids) * len(MONITORS), f"{evaluated} monitors evaluated")
         print(
-            f"  round {run + 1}: one process {single[-1]:.3f} s, 2 shards at once "
-            f"{sharded[-1]:.3f} s (slowest shard's own {shard_own[-1]:.3f} s) ({load()})"
+            f"  round {run + 1}: one process, old path {old[-1]:.3f} s, batched {single[-1]:.3f} "
+            f"s; 2 shards at once {sharded[-1]:.3f} s (slowest shard's own "
+            f"{shard_own[-1]:.3f} s) ({load()})"
         )
     print(f"  statuses {statuses(ids)}")
     return {
+        "old": statistics.median(old),
         "single": statistics.median(single),
         "sharded": statistics.median(sharded),
         "own": statistics.median(shard_own),
@@ -755,7 +811,9 @@ def main() -> None:
             f"  steady, {len(shard_ids) * len(MONITORS)} monitors: 2 shards at once median "
             f"{steady['sharded']:.3f} s ({verdict(steady['sharded'])}; slowest shard's own "
             f"{steady['own']:.3f} s), one process {steady['single']:.3f} s "
-            f"({steady['single'] / steady['sharded']:.2f}x the sharded) ({load()} at the end)"
+            f"({steady['single'] / steady['sharded']:.2f}x the sharded); one process, old path "
+            f"{steady['old']:.3f} s ({steady['old'] / steady['single']:.1f}x the batched) "
+            f"({load()} at the end)"
         )
 
     if not args.keep:
