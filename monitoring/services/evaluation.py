@@ -41,6 +41,7 @@ from monitoring.services.alerts import alert_raise, alert_resolve
 from monitoring.services.baselines import baselines_refresh
 from monitoring.services.monitors import baseline_enough, detector_calibrate
 from monitoring.services.shards import claims_open, systems_claim, systems_release
+from systems.models import AISystem
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +83,12 @@ def monitors_evaluate(now: datetime | None = None, *, shard: int = 0, shards: in
 
 
 def _systems_evaluate(ids: list[int], now: datetime, through: datetime, summary: dict) -> None:
-    monitors = list(
-        Monitor.objects.filter(enabled=True, system_id__in=ids).select_related("system")
-    )
+    monitors = list(Monitor.objects.filter(enabled=True, system_id__in=ids))
+    # Each system loaded once, not once per monitor.
+    systems = AISystem.objects.in_bulk(ids)
     by_system: dict = defaultdict(list)
     for monitor in monitors:
+        monitor.system = systems[monitor.system_id]
         by_system[monitor.system_id].append(monitor)
     # One commit per batch of systems (a commit waits for the disk: per system it was most
     # of the time), and what the batch reads and writes is read and written for all of its
@@ -122,9 +124,13 @@ def _new_buckets(monitors, through) -> dict:
     one query for the systems that ran last at the same time (in a steady state, all)."""
     rate = [m for m in monitors if m.is_rate and m.evaluated_through]
     rows: dict = defaultdict(lambda: defaultdict(int))
+    since_of: dict = {}
+    for m in rate:
+        since_of[m.system_id] = min(
+            since_of.get(m.system_id, m.evaluated_through), m.evaluated_through
+        )
     by_since: dict = defaultdict(list)
-    for system_id in {m.system_id for m in rate}:
-        since = min(m.evaluated_through for m in rate if m.system_id == system_id)
+    for system_id, since in since_of.items():
         by_since[since].append(system_id)
     wanted = {m.signal[0] for m in rate} | {m.denominator[0] for m in rate}
     for since, systems in by_since.items():
@@ -309,14 +315,15 @@ def evaluations_save(judged: list[Judged], through, now) -> list[str]:
     return outcomes
 
 
+# The rows as one JSON document: thousands of parameters cost more to send than to run.
 _CLAIMS_SQL = """
 UPDATE monitoring_monitor AS m SET evaluated_through = %s, status = v.status,
     baseline = v.baseline, baseline_at = v.baseline_at, detector = v.detector, state = v.state
-FROM (VALUES {rows}) AS v(id, claimed_through, status, baseline, baseline_at, detector, state)
+FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, claimed_through timestamptz, status text,
+    baseline jsonb, baseline_at timestamptz, detector jsonb, state jsonb)
 WHERE m.id = v.id AND m.evaluated_through IS NOT DISTINCT FROM v.claimed_through
 RETURNING m.id
 """
-_CLAIM_ROW = "(%s::bigint, %s::timestamptz, %s, %s::jsonb, %s::timestamptz, %s::jsonb, %s::jsonb)"
 
 
 def _claims_save(judged: list[Judged], through) -> set[int]:
@@ -326,13 +333,20 @@ def _claims_save(judged: list[Judged], through) -> set[int]:
         return set()
     if connection.vendor != "postgresql":
         return {j.monitor.pk for j in judged if _claim(j.monitor, j.claimed_through, through)}
-    params: list = [through]
-    for monitor, claimed_through, _ in judged:
-        params += [monitor.pk, claimed_through, monitor.status, json.dumps(monitor.baseline)]
-        params += [monitor.baseline_at, json.dumps(monitor.detector), json.dumps(monitor.state)]
-    sql = _CLAIMS_SQL.format(rows=", ".join([_CLAIM_ROW] * len(judged)))
+    rows = [
+        {
+            "id": monitor.pk,
+            "claimed_through": claimed_through and claimed_through.isoformat(),
+            "status": monitor.status,
+            "baseline": monitor.baseline,
+            "baseline_at": monitor.baseline_at and monitor.baseline_at.isoformat(),
+            "detector": monitor.detector,
+            "state": monitor.state,
+        }
+        for monitor, claimed_through, _ in judged
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_CLAIMS_SQL, [through, json.dumps(rows)])
         return {pk for (pk,) in cursor.fetchall()}
 
 
