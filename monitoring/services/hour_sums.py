@@ -25,8 +25,9 @@ from monitoring.models import Rollup, RollupHour, RollupHourMark
 HOUR = 3600
 # An hour is summed this long after it ends: after nearly every late event.
 HOUR_AGE = timedelta(hours=1)
-# Hours summed per transaction: the lock a late batch waits for stays short.
-CHUNK = timedelta(hours=1)
+# Hours summed per transaction at most: once caught up, each run sums the hour or so that
+# aged, so the lock a late batch may wait for is short; catching up takes few transactions.
+CHUNK = timedelta(days=1)
 HOURS_LOCK = 7_301_002
 
 _SUM_SQL = """
