@@ -10,22 +10,29 @@ each beside the old path measured in the same run.
    (`INSERT ... SELECT ... generate_series`) in time order, their rollups aggregated from
    those rows with ingestion's buckets, signals, keys and bins (checked on a sample hour
    against `rollups.count`, the function ingestion uses). Then:
-   - the first count, every baseline from scratch (what a new monitor does once): the old
-     path (3 queries per monitor over the 2-second cells, counted whole), the new path over
-     the same cells, then `rollups_compact()` (timed) and the new path on compacted cells;
+   - `rollups_compact()` (timed; it sums the old hours too, `services.hour_sums`), then
+     every baseline from scratch (what a new monitor does once, and every monitor daily)
+     three ways, each over the same compacted cells: the old path (3 queries per monitor
+     over the cells, counted whole), `baselines_refresh` one system at a time, and
+     `baselines_refresh` for a batch of systems at once (as the evaluation calls it);
+     all three give the same counts;
    - an hour of traffic later, the hourly refresh: the old path counts the window whole
      again, the new one moves it on (`services.baselines`); both give the same counts.
-   Then 9 x 10^6 older events at the same rate before those (10^7 in all, the history
-   spanning about 80 days), compaction's progress reset so that it folds them in, and the
-   same again.
+   Then 9 x 10^6 older events (10^7 in all, the history spanning 80 days): the 8 days'
+   raw events copied 9 times, each copy 8 days earlier than the last with new ids, into
+   their day tables, and with them the 1-hour cells and hour sums compaction and
+   `hour_sums` leave of history that old (counted once from the 8 days' events and moved:
+   checked on one system's first copy against a recount of its raw events). Then the same
+   again, an hour later.
 2. Steady evaluation. 1,000 systems (`bench-shard-0000` ...) with the same 5 monitors
    (5,000); their history is 6,000 events each two days ago, written straight as the
    1-minute cells compaction leaves (no raw events: evaluation reads rollups only; one
    system's cells made from generated events, copied to the others), then
    one cold run. Then `--runs` rounds, each: 4 s of new traffic for every system (10
-   events/s each, as 2-second cells), evaluated by one process (the old path: one beat
-   task for every system); 4 s more, evaluated by 2 shards in 2 processes at once
-   (`monitors_evaluate(shard=s, shards=2)`). The medians are the figures.
+   events/s each, as 2-second cells), evaluated in one process by the old path (per
+   system and per monitor, `old_evaluate`); 4 s more, by `monitors_evaluate` in one
+   process (one beat task for every system); 4 s more, by 2 shards in 2 processes at
+   once (`monitors_evaluate(shard=s, shards=2)`). The medians are the figures.
 
 `monitors_evaluate(now=...)` is called with the clock of the generated traffic. The bench
 systems' rows are deleted at the start and, unless `--keep`, at the end.
@@ -72,7 +79,13 @@ def prepare(prefix: str, count: int) -> list[int]:
     rollups (and any other bench system's monitors) deleted."""
     from django.db import connection
 
-    from monitoring.models import EvaluationClaim, Monitor, RollupCompaction
+    from monitoring.models import (
+        EvaluationClaim,
+        Monitor,
+        RollupCompaction,
+        RollupHour,
+        RollupHourMark,
+    )
     from monitoring.services.monitors import monitor_create
     from systems.models import ActionType, AISystem
 
@@ -81,6 +94,8 @@ def prepare(prefix: str, count: int) -> list[int]:
     Monitor.objects.filter(system_id__in=every).delete()
     EvaluationClaim.objects.all().delete()
     RollupCompaction.objects.all().delete()
+    RollupHour.objects.all().delete()
+    RollupHourMark.objects.all().delete()
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM monitoring_event WHERE system_id = ANY(%s)", [every])
         cursor.execute("DELETE FROM monitoring_rollup WHERE system_id = ANY(%s)", [every])
@@ -283,6 +298,110 @@ def add_cells(ids, t0: float, rate: float, first: int, last: int, width: int, st
         cursor.execute(cells_sql(), params)
 
 
+HOUR_CELLS_SQL = """
+SELECT e.system_id, to_timestamp(floor(extract(epoch FROM e.ts) / 3600) * 3600) AS bucket,
+    c.signal, c.key, '{served}' AS served, count(*) AS n
+FROM (SELECT system_id, ts, label, refused, text, score, actions -> 0 ->> 'type' AS action
+    FROM monitoring_event WHERE system_id = ANY(%(systems)s)
+        AND ts >= to_timestamp(%(since)s) AND ts < to_timestamp(%(until)s)) AS e
+CROSS JOIN LATERAL {cells}
+WHERE c.key IS NOT NULL
+GROUP BY 1, 2, 3, 4
+"""
+EVENT_COLUMNS = (
+    "system_id, client_id, ts, received_at, input, label, score, text, refused, versions, "
+    "served, actions, subject, scores, error, finish_reason, provider, retention_days"
+)
+
+
+def hour_cells_sql() -> str:
+    """The 1-hour cells of the systems' raw events in [%(since)s, %(until)s): what
+    compaction leaves of their 2-second cells once they are a week old."""
+    cells = _CELLS.format(length=_length_bin_sql("e.text"), score=_score_bin_sql("e.score"))
+    return HOUR_CELLS_SQL.format(served=SERVED_KEY, cells=cells)
+
+
+def add_history(ids, t0: float, span: float, copies: int) -> None:
+    """Older raw events: `copies` copies of the systems' events of [t0, t0 + span), the
+    k-th moved k spans earlier, with new ids, into their day tables. Their rollups are the
+    1-hour cells compaction leaves of history over a week old, counted once from the
+    first span's events and moved with them (span is whole hours: an event moved keeps its
+    place in its hour). Much faster than generating and compacting 9 x 10^6 more events;
+    the events are as real, if repetitive."""
+    from django.db import connection, transaction
+
+    from monitoring import partitions
+    from monitoring.services.retention import day_tables_ensure
+
+    first_day = partitions.day_of(datetime.fromtimestamp(t0 - copies * span, UTC))
+    last_day = partitions.day_of(datetime.fromtimestamp(t0, UTC))
+    days = {first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        day_tables_ensure(cursor.cursor, 30, days)
+    params = {"systems": list(ids), "since": t0, "until": t0 + span}
+    copied = ", ".join(
+        {
+            "client_id": "'h' || %(copy)s || '-' || client_id",
+            "ts": "ts - %(shift)s * interval '1 second'",
+            "received_at": "received_at - %(shift)s * interval '1 second'",
+        }.get(column, column)
+        for column in EVENT_COLUMNS.split(", ")
+    )
+    with connection.cursor() as cursor:
+        # Made, then filled: a utility statement takes no parameters.
+        cursor.execute(
+            "CREATE TEMPORARY TABLE bench_hours (system_id bigint, bucket timestamptz, "
+            "signal text, key text, served text, n bigint)"
+        )
+        cursor.execute(f"INSERT INTO bench_hours {hour_cells_sql()}", params)
+        for copy in range(1, copies + 1):
+            moved = params | {"copy": copy, "shift": copy * span}
+            with transaction.atomic():
+                cursor.execute(
+                    f"INSERT INTO monitoring_event ({EVENT_COLUMNS}) SELECT {copied} "  # noqa: S608
+                    "FROM monitoring_event WHERE system_id = ANY(%(systems)s) "
+                    "AND ts >= to_timestamp(%(since)s) AND ts < to_timestamp(%(until)s)",
+                    moved,
+                )
+                cursor.execute(
+                    "INSERT INTO monitoring_rollup (system_id, bucket, signal, key, served, n, "
+                    "width) SELECT system_id, bucket - %(shift)s * interval '1 second', signal, "
+                    "key, served, n, 3600 FROM bench_hours",
+                    moved,
+                )
+                # Their hour sums, as `hour_sums` keeps them (one served key: the same rows).
+                cursor.execute(
+                    "INSERT INTO monitoring_rolluphour (system_id, hour, signal, key, n) "
+                    "SELECT system_id, bucket - %(shift)s * interval '1 second', signal, key, n "
+                    "FROM bench_hours",
+                    moved,
+                )
+        cursor.execute("DROP TABLE bench_hours")
+
+
+def check_history(system_id: int, t0: float, span: float) -> int:
+    """The 1-hour cells of one system's first copy equal a recount of its raw events."""
+    from django.db import connection
+
+    from monitoring.models import Rollup
+
+    params = {"systems": [system_id], "since": t0 - span, "until": t0}
+    with connection.cursor() as cursor:
+        cursor.execute(hour_cells_sql(), params)
+        counted = Counter({tuple(row[1:5]): row[5] for row in cursor.fetchall()})
+    since, until = (datetime.fromtimestamp(t, UTC) for t in (t0 - span, t0))
+    stored = Counter(
+        {
+            (bucket, signal, key, served): n
+            for bucket, signal, key, served, n in Rollup.objects.filter(
+                system_id=system_id, bucket__gte=since, bucket__lt=until
+            ).values_list("bucket", "signal", "key", "served", "n")
+        }
+    )
+    check(stored == counted, f"history cells differ: {(stored - counted) or (counted - stored)}")
+    return len(stored)
+
+
 def check_rollups(system, since: datetime, until: datetime) -> int:
     """The SQL-made rollups of a window equal what ingestion counts for its raw events."""
     from django.conf import settings
@@ -371,11 +490,23 @@ def old_baselines(by_system: dict, now: datetime) -> None:
             monitor.baseline = {"n": n, "counts": found, "days": days}
 
 
-def new_baselines(by_system: dict, now: datetime) -> None:
+def system_baselines(by_system: dict, now: datetime) -> None:
+    """The refresh before batching: `baselines_refresh` one system at a time."""
     from monitoring.services.baselines import baselines_refresh
 
     for monitors in by_system.values():
         baselines_refresh(monitors, now)
+
+
+def new_baselines(by_system: dict, now: datetime) -> None:
+    """The refresh as the evaluation makes it: every monitor of a batch of systems (the
+    shard's claim, `shards.BATCH`) at once."""
+    from monitoring.services.baselines import baselines_refresh
+    from monitoring.services.shards import BATCH
+
+    systems = list(by_system)
+    for start in range(0, len(systems), BATCH):
+        baselines_refresh([m for s in systems[start : start + BATCH] for m in by_system[s]], now)
 
 
 def timed(refresh, by_system: dict, now) -> tuple[float, int, dict]:
@@ -403,30 +534,32 @@ def cells_in_window(ids, now: datetime) -> str:
     return ", ".join(f"{n:,} of width {w or 2} s" for w, n in sorted(widths.items()))
 
 
-def cold_part(ids, now: datetime) -> dict:
-    """Every baseline counted from scratch: the old path and the new, before and after
-    compaction; then an hour of traffic, and the hourly refresh both ways."""
+def cold_part(ids, now: datetime, compact: bool) -> dict:
+    """Every baseline counted from scratch, after compaction: the old path (3 queries per
+    monitor), the refresh one system at a time (before batching), the batched one."""
     from monitoring.services.compaction import rollups_compact
 
-    print(f"  cells in the 7-day window before compaction: {cells_in_window(ids, now)}")
+    if compact:
+        print(f"  cells in the 7-day window before compaction: {cells_in_window(ids, now)}")
+        started = time.perf_counter()
+        written = rollups_compact(now=now)
+        took = time.perf_counter() - started
+        print(
+            f"  rollups_compact: {took:.1f} s, {written[60]:,} 1-minute and {written[3600]:,} "
+            f"1-hour cells written ({load()})"
+        )
+        vacuum()
+    print(f"  cells in the 7-day window: {cells_in_window(ids, now)}")
     old, old_queries, old_found = timed(old_baselines, _monitors(ids), now)
-    print(f"  first count, old path, 2-second cells: {old:.2f} s, {old_queries:,} queries")
-    fine, fine_queries, fine_found = timed(new_baselines, _monitors(ids), now)
-    print(f"  first count, new path, 2-second cells: {fine:.2f} s, {fine_queries:,} queries")
-    check(fine_found == old_found, "the new path's baselines differ from the old path's")
-    started = time.perf_counter()
-    written = rollups_compact(now=now)
-    took = time.perf_counter() - started
-    print(
-        f"  rollups_compact: {took:.1f} s, {written[60]:,} 1-minute and {written[3600]:,} "
-        f"1-hour cells written; in the window now: {cells_in_window(ids, now)} ({load()})"
-    )
-    vacuum()
+    print(f"  first count, old path: {old:.2f} s, {old_queries:,} queries ({load()})")
+    each, each_queries, each_found = timed(system_baselines, _monitors(ids), now)
+    print(f"  first count, per system: {each:.2f} s, {each_queries:,} queries ({load()})")
     kept = _monitors(ids)
     new, new_queries, new_found = timed(new_baselines, kept, now)
-    print(f"  first count, new path, compacted: {new:.2f} s, {new_queries:,} queries ({load()})")
-    check(new_found == old_found, "compaction changed a baseline (its window is hour-aligned)")
-    return {"old": old, "fine": fine, "new": new, "kept": kept}
+    print(f"  first count, batched: {new:.2f} s, {new_queries:,} queries ({load()})")
+    check(each_found == old_found, "the per-system baselines differ from the old path's")
+    check(new_found == old_found, "the batched baselines differ from the old path's")
+    return {"old": old, "each": each, "new": new, "kept": kept}
 
 
 def hourly_part(ids, kept: dict, now: datetime, rate: float, g: int) -> dict:
@@ -434,7 +567,9 @@ def hourly_part(ids, kept: dict, now: datetime, rate: float, g: int) -> dict:
     the new moves it on (what came in added, the hour that left taken off)."""
     hour = int(3600 * rate)
     add_events(ids, now.timestamp(), rate, g, g + hour, 600)
-    later = now + timedelta(hours=1, seconds=5)
+    # Whole 2-second buckets: a bucket still filling when the window was counted would be
+    # missed by the move until the daily recount (services.baselines), and the check fail.
+    later = now + timedelta(hours=1, seconds=6)
     old, old_queries, old_found = timed(old_baselines, _monitors(ids), later)
     new, new_queries, new_found = timed(new_baselines, kept, later)
     check(new_found == old_found, "the moved baselines differ from a fresh count")
@@ -444,6 +579,50 @@ def hourly_part(ids, kept: dict, now: datetime, rate: float, g: int) -> dict:
         f"queries), the same counts ({load()})"
     )
     return {"old": old, "new": new, "g": g + hour, "now": later}
+
+
+def old_evaluate(now: datetime) -> int:
+    """The evaluation before batching, in one process, made of the product's own pieces:
+    per system its own savepoint and reads (baselines, new cells, each shape monitor's
+    window), per monitor one conditional UPDATE (`evaluation_save`). Answers the monitors
+    evaluated."""
+    from collections import defaultdict
+
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from monitoring import rollups
+    from monitoring.models import Monitor
+    from monitoring.services import evaluation
+    from monitoring.services.baselines import baselines_refresh
+    from monitoring.services.shards import claims_open, systems_claim, systems_release
+
+    lag = timedelta(seconds=settings.FAILSAFE_EVALUATION_LAG_SECONDS)
+    through = rollups.bucket_of(now - lag, settings.FAILSAFE_ROLLUP_SECONDS)
+    evaluated, started = 0, timezone.now()
+    claims_open(0, 1)
+    while ids := systems_claim(0, 1, started):
+        by_system = defaultdict(list)
+        for monitor in Monitor.objects.filter(enabled=True, system_id__in=ids).select_related(
+            "system"
+        ):
+            by_system[monitor.system_id].append(monitor)
+        with transaction.atomic():
+            for monitors in by_system.values():
+                with transaction.atomic():
+                    baselines_refresh(monitors, now)
+                    rows = evaluation._new_buckets(monitors, through)
+                    budget = evaluation._false_alarms_per_event(monitors)
+                    for monitor in monitors:
+                        windows = evaluation._shape_windows([monitor], through, now)
+                        judged = evaluation._evaluate(monitor, rows, windows, through, now, budget)
+                        evaluated += 1
+                        if isinstance(judged, evaluation.Judged):
+                            _, since, fired = judged
+                            evaluation.evaluation_save(monitor, since, through, fired, now)
+        systems_release(ids, evaluated=True)
+    return evaluated
 
 
 def _shard_run(job) -> tuple[float, dict]:
@@ -485,30 +664,35 @@ def steady_part(ids, runs: int, pool) -> dict:
         f"  cold run (every baseline, every detector): {time.perf_counter() - started:.2f} s, "
         f"{cold['monitors']} monitors; statuses {statuses(ids)} ({load()})"
     )
-    single, sharded, shard_own = [], [], []
+    old, single, sharded, shard_own = [], [], [], []
     step = STEP_SECONDS * STEADY_RATE
     for run in range(runs):
-        for sharded_run in (False, True):
+        for how in ("old", "single", "sharded"):
             t = t0 + (g + step - history) / STEADY_RATE
             add_cells(ids, t0 + (g - history) / STEADY_RATE, STEADY_RATE, g, g + step, width, 0)
             g += step
             now = datetime.fromtimestamp(t + lag, UTC)
             started = time.perf_counter()
-            if sharded_run:
+            if how == "sharded":
                 own = pool.map(_shard_run, [(now, 0, 2), (now, 1, 2)])
                 sharded.append(time.perf_counter() - started)
                 shard_own.append(max(s for s, _ in own))
                 evaluated = sum(summary["monitors"] for _, summary in own)
-            else:
+            elif how == "single":
                 evaluated = monitors_evaluate(now=now)["monitors"]
                 single.append(time.perf_counter() - started)
+            else:
+                evaluated = old_evaluate(now)
+                old.append(time.perf_counter() - started)
             check(evaluated == len(ids) * len(MONITORS), f"{evaluated} monitors evaluated")
         print(
-            f"  round {run + 1}: one process {single[-1]:.3f} s, 2 shards at once "
-            f"{sharded[-1]:.3f} s (slowest shard's own {shard_own[-1]:.3f} s) ({load()})"
+            f"  round {run + 1}: one process, old path {old[-1]:.3f} s, batched {single[-1]:.3f} "
+            f"s; 2 shards at once {sharded[-1]:.3f} s (slowest shard's own "
+            f"{shard_own[-1]:.3f} s) ({load()})"
         )
     print(f"  statuses {statuses(ids)}")
     return {
+        "old": statistics.median(old),
         "single": statistics.median(single),
         "sharded": statistics.median(sharded),
         "own": statistics.median(shard_own),
@@ -539,7 +723,7 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection, connections
 
-    from monitoring.models import Event, RollupCompaction
+    from monitoring.models import Event
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -580,30 +764,32 @@ def main() -> None:
         cells = check_rollups(ids[0], since, since + timedelta(hours=1))
         print(f"  rollups of an hour of one system ({cells} cells) equal ingestion's recount")
         now = datetime.fromtimestamp(end, UTC)
-        first = cold_part(ids, now)
+        first = cold_part(ids, now, compact=True)
         first_hour = hourly_part(ids, first["kept"], now, rate, small)
 
-        older = large - small
-        g = first_hour["g"]
+        copies = (large - small) // small
+        check(copies * small == large - small, "--large must be a multiple of --small")
         started = time.perf_counter()
-        add_events(ids, t0 - older / rate, rate, g, g + older, 6 * 3600)
-        RollupCompaction.objects.all().delete()  # the older events are behind its progress
+        add_history(ids, t0, SPAN.total_seconds(), copies)
         vacuum()
+        cells = check_history(ids[0], t0, SPAN.total_seconds())
         print(
-            f"10^7: {older * len(ids):,} older events at the same rate before them (the history "
-            f"now spans {(SPAN.total_seconds() + older / rate) / 86400:.0f} days), written in "
-            f"{time.perf_counter() - started:.0f} s ({load()})"
+            f"10^7: {copies * small * len(ids):,} older events before them ({copies} copies of "
+            f"the 8 days, each 8 days earlier; the history now spans {8 * (copies + 1)} days) "
+            f"with their 1-hour cells, written in {time.perf_counter() - started:.0f} s; the "
+            f"cells of one system's first copy ({cells}) equal a recount of its events ({load()})"
         )
-        second = cold_part(ids, first_hour["now"])
-        second_hour = hourly_part(ids, second["kept"], first_hour["now"], rate, g + older)
+        second = cold_part(ids, first_hour["now"], compact=True)
+        second_hour = hourly_part(ids, second["kept"], first_hour["now"], rate, first_hour["g"])
 
         print("\nBaselines, summary (target <= 1 s each):")
         for label, part, hour in (("10^6", first, first_hour), ("10^7", second, second_hour)):
             print(
                 f"  {label}: hourly baseline refresh {hour['new']:.3f} s ({verdict(hour['new'])}; "
                 f"old path {hour['old']:.2f} s, {hour['old'] / hour['new']:.0f}x); first count "
-                f"from scratch {part['new']:.2f} s on compacted cells ({verdict(part['new'])}; old "
-                f"path {part['old']:.2f} s, {part['old'] / part['new']:.2f}x)"
+                f"from scratch {part['new']:.2f} s on compacted cells ({verdict(part['new'])}; "
+                f"per system {part['each']:.2f} s, {part['each'] / part['new']:.1f}x; old path "
+                f"{part['old']:.2f} s, {part['old'] / part['new']:.1f}x)"
             )
         for what, a, b in (
             ("hourly refresh", first_hour["new"], second_hour["new"]),
@@ -627,7 +813,9 @@ def main() -> None:
             f"  steady, {len(shard_ids) * len(MONITORS)} monitors: 2 shards at once median "
             f"{steady['sharded']:.3f} s ({verdict(steady['sharded'])}; slowest shard's own "
             f"{steady['own']:.3f} s), one process {steady['single']:.3f} s "
-            f"({steady['single'] / steady['sharded']:.2f}x the sharded) ({load()} at the end)"
+            f"({steady['single'] / steady['sharded']:.2f}x the sharded); one process, old path "
+            f"{steady['old']:.3f} s ({steady['old'] / steady['single']:.1f}x the batched) "
+            f"({load()} at the end)"
         )
 
     if not args.keep:

@@ -92,6 +92,42 @@ class Rollup(models.Model):
         return f"{self.signal}={self.key}: {self.n} at {self.bucket:%H:%M:%S}"
 
 
+class RollupHour(models.Model):
+    """One system's rollup cells of one hour, summed per signal and key (the served
+    versions left out): what a read of a week at once (a baseline counted from scratch)
+    reads instead of the hour's thousands of cells. Summed once the hour is old
+    (`services.hour_sums`, with compaction), and kept exact after: a late event or score
+    counted into a summed hour is added to its sum too, in the same transaction."""
+
+    system = models.ForeignKey(
+        "systems.AISystem", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    hour = models.DateTimeField()
+    signal = models.CharField(max_length=80)
+    key = models.CharField(max_length=100, blank=True)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "signal", "hour", "key"], name="rollup_hour_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.signal}={self.key}: {self.n} in the hour from {self.hour:%Y-%m-%d %H:00}"
+
+
+class RollupHourMark(models.Model):
+    """How far the hour sums reach: every hour before `through` is summed (one row). Moved
+    with a conditional UPDATE in the transaction that sums the range."""
+
+    through = models.DateTimeField()
+
+    def __str__(self):
+        return f"hours summed through {self.through:%Y-%m-%d %H:00}"
+
+
 class RollupCompaction(models.Model):
     """How far the cells of one compacted width reach: everything before `through` has
     been compacted to `width` seconds. Moved with a conditional UPDATE in the transaction

@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from monitoring import rollups
 from monitoring.detectors import cusum, mixture
-from monitoring.models import Monitor, Rollup
+from monitoring.models import Monitor, Rollup, RollupHour, RollupHourMark
+from systems.models import AISystem
 
 # A signal back inside its band over this window resolves its alert.
 RETURN_WINDOW = timedelta(minutes=3)
@@ -27,27 +28,70 @@ def counts(system, signal: str, since: datetime, until: datetime) -> dict[str, i
     )
 
 
-def signal_counts(system, signals, since: datetime, until: datetime) -> dict[tuple, int]:
-    """(signal, key) → events over [since, until) for several signals, in one query."""
+def signal_counts(system_ids, signals, since: datetime, until: datetime) -> dict[int, dict]:
+    """system → (signal, key) → events over [since, until), for several systems and signals
+    in one query (what a batch of systems' baselines or shape windows read together)."""
     rows = (
         Rollup.objects.filter(
-            system=system, signal__in=sorted(signals), bucket__gte=since, bucket__lt=until
+            system_id__in=sorted(system_ids),
+            signal__in=sorted(signals),
+            bucket__gte=since,
+            bucket__lt=until,
         )
-        .values_list("signal", "key")
+        .values_list("system_id", "signal", "key")
         .annotate(total=Sum("n"))
-        .values_list("signal", "key", "total")
+        .values_list("system_id", "signal", "key", "total")
     )
-    return {(signal, key): total for signal, key, total in rows}
+    found: dict[int, dict] = defaultdict(dict)
+    for system_id, signal, key, total in rows:
+        found[system_id][signal, key] = total
+    return found
 
 
-def first_bucket(system, signal: str, since: datetime) -> datetime | None:
-    """The first bucket of a signal from `since` on: how much history there is. The
-    (system, signal, bucket, …) unique index answers it from its first entry."""
-    return (
-        Rollup.objects.filter(system=system, signal=signal, bucket__gte=since)
+def window_counts(system_ids, signals, since: datetime, until: datetime) -> dict[int, dict]:
+    """`signal_counts` over a long window (a baseline's week), reading its whole hours from
+    the hour sums (`RollupHour`) as far as they reach, and cells only for the rest: a
+    week's count reads 168 sums per key, not every cell of the week."""
+    mark = RollupHourMark.objects.values_list("through", flat=True).first()
+    start = rollups.bucket_of(since, 3600)
+    start += timedelta(hours=1) if start < since else timedelta(0)
+    end = rollups.bucket_of(min(until, mark), 3600) if mark else start
+    if start >= end:
+        return signal_counts(system_ids, signals, since, until)
+    found: dict[int, dict] = defaultdict(dict)
+    sums = (
+        RollupHour.objects.filter(
+            system_id__in=sorted(system_ids), signal__in=sorted(signals), hour__gte=start
+        )
+        .filter(hour__lt=end)
+        .values_list("system_id", "signal", "key")
+        .annotate(total=Sum("n"))
+        .values_list("system_id", "signal", "key", "total")
+    )
+    for system_id, signal, key, total in sums:
+        found[system_id][signal, key] = total
+    for edge_since, edge_until in ((since, start), (end, until)):
+        if edge_since >= edge_until:
+            continue
+        for system_id, edge in signal_counts(system_ids, signals, edge_since, edge_until).items():
+            for cell, n in edge.items():
+                found[system_id][cell] = found[system_id].get(cell, 0) + n
+    return found
+
+
+def first_buckets(system_ids, signal: str, since: datetime) -> dict[int, datetime | None]:
+    """Each system's first bucket of a signal from `since` on: how much history there is.
+    One query; per system the (system, signal, bucket, …) unique index answers it from its
+    first entry."""
+    first = (
+        Rollup.objects.filter(system=OuterRef("pk"), signal=signal, bucket__gte=since)
         .order_by("bucket")
-        .values_list("bucket", flat=True)
-        .first()
+        .values("bucket")[:1]
+    )
+    return dict(
+        AISystem.objects.filter(pk__in=sorted(system_ids))
+        .annotate(first=Subquery(first))
+        .values_list("pk", "first")
     )
 
 

@@ -8,14 +8,20 @@ the history. The window starts on an hour, and compaction keeps every hour's sum
 moved counts equal a fresh count; a fresh count is still made daily (and whenever the
 window is pinned, new, or not yet full of history), so that events arriving late for old
 buckets (or for the bucket still filling when the window was counted) count too and
-nothing drifts.
+nothing drifts. A fresh count reads the window's whole hours from the hour sums
+(`services.hour_sums`), so it too costs the same however fine or busy the cells.
 """
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from monitoring.models import Monitor
-from monitoring.selectors.signals import baseline_window, first_bucket, signal_counts
+from monitoring.selectors.signals import (
+    baseline_window,
+    first_buckets,
+    signal_counts,
+    window_counts,
+)
 
 BASELINE_REFRESH = timedelta(hours=1)
 LEARNING_REFRESH = timedelta(minutes=1)
@@ -31,8 +37,9 @@ def baseline_due(monitor: Monitor, now) -> bool:
 
 
 def baselines_refresh(monitors: list[Monitor], now: datetime) -> None:
-    """Refresh the due baselines of one system's monitors. Those sharing a window read it
-    together: every signal they count in one query."""
+    """Refresh the due baselines of monitors, of one system or of a batch of them. Those
+    sharing a window read it together: every signal of every system they count, in one
+    query, so a batch's first count is one aggregate in SQL, not a walk per monitor."""
     counted: dict = defaultdict(list)
     moved: dict = defaultdict(list)
     for monitor in monitors:
@@ -45,23 +52,28 @@ def baselines_refresh(monitors: list[Monitor], now: datetime) -> None:
         else:
             moved[(*old, since, until)].append(monitor)
     for (since, until), due in counted.items():
-        system = due[0].system
-        found = signal_counts(system, _signals(due), since, until)
-        firsts = {s: first_bucket(system, s, since) for s in {m.denominator[0] for m in due}}
+        systems = {m.system_id for m in due}
+        found = window_counts(systems, _signals(due), since, until)
+        firsts = {}
+        for signal in {m.denominator[0] for m in due}:
+            with_it = {m.system_id for m in due if m.denominator[0] == signal}
+            for system_id, first in first_buckets(with_it, signal, since).items():
+                firsts[system_id, signal] = first
         for monitor in due:
-            counts = _counts(monitor, found)
-            first = firsts[monitor.denominator[0]]
+            counts = _counts(monitor, found.get(monitor.system_id, {}))
+            first = firsts[monitor.system_id, monitor.denominator[0]]
             # History fills the window when its first cell is near the window's start.
             whole = first is not None and first < since + BASELINE_REFRESH
             days = ((until - max(since, first)).total_seconds() / 86400) if first else 0.0
             monitor.baseline = _kept(counts, days, since, until, whole, now)
             monitor.baseline_at, monitor.detector = now, {}
     for (old_since, old_until, since, until), due in moved.items():
-        system, signals = due[0].system, _signals(due)
-        came = signal_counts(system, signals, old_until, until)
-        left = signal_counts(system, signals, old_since, since)
+        systems, signals = {m.system_id for m in due}, _signals(due)
+        came = signal_counts(systems, signals, old_until, until)
+        left = signal_counts(systems, signals, old_since, since)
         for monitor in due:
-            counts = _counts(monitor, came, monitor.baseline, _counts(monitor, left))
+            was = _counts(monitor, left.get(monitor.system_id, {}))
+            counts = _counts(monitor, came.get(monitor.system_id, {}), monitor.baseline, was)
             days = (until - since).total_seconds() / 86400
             full_at = datetime.fromisoformat(monitor.baseline["counted_at"])
             monitor.baseline = _kept(counts, days, since, until, True, full_at)

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from monitoring import rollups
 from monitoring.models import Rollup, RollupCompaction
+from monitoring.services.hour_sums import hours_sum
 
 # A range compacted per transaction: short enough for its locks, long enough to be few.
 CHUNK = {60: timedelta(hours=1), 3600: timedelta(days=1)}
@@ -56,8 +57,9 @@ WHERE bucket >= %(start)s AND bucket < %(end)s AND width < %(width)s
 
 
 def rollups_compact(now: datetime | None = None) -> dict[int, int]:
-    """Compact what is old enough, every width in turn; answers the coarse cells written
-    (made or added to), per width. Idempotent: what is compacted is left as it is."""
+    """Compact what is old enough, every width in turn, and sum the hours old enough
+    (`hour_sums`); answers the coarse cells written (made or added to), per width.
+    Idempotent: what is compacted is left as it is."""
     now = now or timezone.now()
     written = {}
     for width, age in rollups.COMPACTED:
@@ -65,6 +67,7 @@ def rollups_compact(now: datetime | None = None) -> dict[int, int]:
         written[width] = 0
         while (cells := _compact_next(width, until)) is not None:
             written[width] += cells
+    hours_sum(now)
     return written
 
 

@@ -11,13 +11,15 @@ An evaluator is called as `evaluate(monitor, through, now)` inside the system's
 transaction, sets the monitor's status (and baseline) and ends with `evaluation_save`,
 answering its outcome ("raised", "resolved", or "")."""
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -32,12 +34,14 @@ from monitoring.selectors.signals import (
     baseline_value,
     events_per_day,
     observed,
+    signal_counts,
     value_of,
 )
 from monitoring.services.alerts import alert_raise, alert_resolve
 from monitoring.services.baselines import baselines_refresh
 from monitoring.services.monitors import baseline_enough, detector_calibrate
 from monitoring.services.shards import claims_open, systems_claim, systems_release
+from systems.models import AISystem
 
 logger = logging.getLogger(__name__)
 
@@ -79,52 +83,106 @@ def monitors_evaluate(now: datetime | None = None, *, shard: int = 0, shards: in
 
 
 def _systems_evaluate(ids: list[int], now: datetime, through: datetime, summary: dict) -> None:
+    monitors = list(Monitor.objects.filter(enabled=True, system_id__in=ids))
+    # Each system loaded once, not once per monitor.
+    systems = AISystem.objects.in_bulk(ids)
     by_system: dict = defaultdict(list)
-    for monitor in Monitor.objects.filter(enabled=True, system_id__in=ids).select_related("system"):
+    for monitor in monitors:
+        monitor.system = systems[monitor.system_id]
         by_system[monitor.system_id].append(monitor)
     # One commit per batch of systems (a commit waits for the disk: per system it was most
-    # of the time); each system and each monitor's claim stay their own savepoint, and a
-    # system that fails is logged and left for the next run, not its batch with it.
+    # of the time), and what the batch reads and writes is read and written for all of its
+    # systems at once. A system whose evaluation raises is logged and left for the next run,
+    # not its batch with it.
     with transaction.atomic():
-        for monitors in by_system.values():
+        # Baselines first: the false-alarm budget is spread over the traffic they measure,
+        # so a monitor leaving its learning period is calibrated for the real traffic.
+        baselines_refresh(monitors, now)
+        rows = _new_buckets(monitors, through)
+        windows = _shape_windows(monitors, through, now)
+        judged = []
+        for system_id, of_system in by_system.items():
             try:
-                with transaction.atomic():
-                    _system_evaluate(monitors, now, through, summary)
+                judged += _system_judge(of_system, rows, windows, through, now)
             except Exception:
-                logger.exception("evaluating the monitors of system %s", monitors[0].system_id)
+                logger.exception("evaluating the monitors of system %s", system_id)
+        outcomes = [o for o in judged if isinstance(o, str)]
+        outcomes += evaluations_save([j for j in judged if not isinstance(j, str)], through, now)
+    summary["monitors"] += len(monitors)
+    summary["alerts"] += outcomes.count("raised")
+    summary["resolved"] += outcomes.count("resolved")
 
 
-def _system_evaluate(monitors, now, through, summary: dict) -> None:
-    # Baselines first: the false-alarm budget is spread over the traffic they measure, so
-    # a monitor leaving its learning period is calibrated for the real traffic.
-    baselines_refresh(monitors, now)
-    rows = _new_buckets(monitors, through)
+def _system_judge(monitors, rows, windows, through, now) -> list:
     budget = _false_alarms_per_event(monitors)
-    for monitor in monitors:
-        summary["monitors"] += 1
-        outcome = _evaluate(monitor, rows, through, now, budget)
-        summary["alerts"] += outcome == "raised"
-        summary["resolved"] += outcome == "resolved"
+    judged = [_evaluate(monitor, rows, windows, through, now, budget) for monitor in monitors]
+    return [j for j in judged if j != ""]
 
 
 def _new_buckets(monitors, through) -> dict:
-    """(signal, key) → {bucket: events} for the rate monitors of one system, one query."""
+    """(system, signal, key) → {bucket: events} for the rate monitors of a batch of systems:
+    one query for the systems that ran last at the same time (in a steady state, all)."""
     rate = [m for m in monitors if m.is_rate and m.evaluated_through]
-    if not rate:
-        return {}
-    since = min(m.evaluated_through for m in rate)
-    wanted = {m.signal[0] for m in rate} | {m.denominator[0] for m in rate}
     rows: dict = defaultdict(lambda: defaultdict(int))
-    for bucket, signal, key, n in (
-        Rollup.objects.filter(
-            system_id=rate[0].system_id, bucket__gte=since, bucket__lt=through, signal__in=wanted
+    since_of: dict = {}
+    for m in rate:
+        since_of[m.system_id] = min(
+            since_of.get(m.system_id, m.evaluated_through), m.evaluated_through
         )
-        .values_list("bucket", "signal", "key")
-        .annotate(total=Sum("n"))
-        .values_list("bucket", "signal", "key", "total")
-    ):
-        rows[signal, key][bucket] += n
+    by_since: dict = defaultdict(list)
+    for system_id, since in since_of.items():
+        by_since[since].append(system_id)
+    wanted = {m.signal[0] for m in rate} | {m.denominator[0] for m in rate}
+    for since, systems in by_since.items():
+        for system_id, bucket, signal, key, n in (
+            Rollup.objects.filter(
+                system_id__in=systems, bucket__gte=since, bucket__lt=through, signal__in=wanted
+            )
+            .values_list("system_id", "bucket", "signal", "key")
+            .annotate(total=Sum("n"))
+            .values_list("system_id", "bucket", "signal", "key", "total")
+        ):
+            rows[system_id, signal, key][bucket] += n
     return rows
+
+
+def _shape_tested(monitor: Monitor, through, now) -> bool:
+    """Is the shape monitor tested this run? A shape is tested over minutes of traffic:
+    every SHAPE_EVERY is often enough (but a baseline refreshed this run must be saved)."""
+    claimed_through = monitor.evaluated_through
+    return not (
+        claimed_through is not None
+        and through - claimed_through < SHAPE_EVERY
+        and monitor.status != Monitor.Status.LEARNING
+        and monitor.baseline_at != now
+    )
+
+
+def _shape_windows(monitors, through, now) -> dict:
+    """monitor → the counts of its signal over its window, for the shape monitors tested
+    this run: one query per window length, for every system of the batch."""
+    tested = [
+        m
+        for m in monitors
+        if m.kind not in Monitor.EXTERNAL_KINDS
+        and not m.is_rate
+        and _shape_tested(m, through, now)
+        and m.status != Monitor.Status.FIRING
+        and baseline_enough(m)
+    ]
+    by_window: dict = defaultdict(list)
+    for monitor in tested:
+        by_window[monitor.window_minutes].append(monitor)
+    windows = {}
+    for minutes, due in by_window.items():
+        since = through - timedelta(minutes=minutes)
+        systems, signals = {m.system_id for m in due}, {m.signal[0] for m in due}
+        found = signal_counts(systems, signals, since, through)
+        for monitor in due:
+            of_system = found.get(monitor.system_id, {})
+            signal = monitor.signal[0]
+            windows[monitor.pk] = {k: n for (s, k), n in of_system.items() if s == signal}
+    return windows
 
 
 def _false_alarms_per_event(monitors) -> float:
@@ -134,32 +192,30 @@ def _false_alarms_per_event(monitors) -> float:
     return false_alarms_per_event(system.false_pages_per_month, max(per_day, 1.0), len(monitors))
 
 
-def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
+def _evaluate(monitor: Monitor, rows, windows, through, now, budget) -> "Judged | str":
+    """What the run makes of one monitor, in memory: what to save (`Judged`), or the
+    outcome of a registered evaluator (which saves itself), or "" (nothing to do)."""
     if monitor.kind in Monitor.EXTERNAL_KINDS:
         evaluate = EVALUATORS.get(monitor.kind)
         # Without its app installed, nothing feeds such a monitor: it is left as it is.
-        return evaluate(monitor, through, now) if evaluate else ""
+        if evaluate is None:
+            return ""
+        with transaction.atomic():
+            return evaluate(monitor, through, now)
     claimed_through = monitor.evaluated_through
-    # A shape is tested over minutes of traffic: every SHAPE_EVERY is often enough.
-    if (
-        not monitor.is_rate
-        and claimed_through is not None
-        and through - claimed_through < SHAPE_EVERY
-        and monitor.status != Monitor.Status.LEARNING
-        and monitor.baseline_at != now  # a baseline refreshed this run must be saved
-    ):
+    if not monitor.is_rate and not _shape_tested(monitor, through, now):
         return ""
     firing = monitor.status == Monitor.Status.FIRING
     if not baseline_enough(monitor):
         monitor.status = Monitor.Status.LEARNING
-        return evaluation_save(monitor, claimed_through, through, None)
+        return Judged(monitor, claimed_through, None)
     if monitor.is_rate:
         detector = detector_calibrate(monitor, budget)
         fired = None
         if claimed_through is not None:
             signal, key = monitor.signal
-            events = rows.get(monitor.denominator, {})
-            hits = rows.get((signal, key), {})
+            events = rows.get((monitor.system_id, *monitor.denominator), {})
+            hits = rows.get((monitor.system_id, signal, key), {})
             for bucket in sorted(b for b in events if b >= claimed_through):
                 state, shift = mixture_update(
                     detector, monitor.state, hits.get(bucket, 0), events[bucket], bucket.timestamp()
@@ -169,12 +225,12 @@ def _evaluate(monitor: Monitor, rows, through, now, budget) -> str:
                     fired = _rate_evidence(monitor, detector, shift, bucket, now)
                     monitor.state = mixture_start(detector)
     else:
-        fired = None if firing else _shape_evidence(monitor, through)
+        fired = None if firing else _shape_evidence(monitor, windows[monitor.pk], through)
     if fired is not None:
         monitor.status = Monitor.Status.FIRING
     elif not firing:
         monitor.status = Monitor.Status.OK
-    return evaluation_save(monitor, claimed_through, through, fired, now)
+    return Judged(monitor, claimed_through, fired)
 
 
 def _rate_evidence(monitor, detector, shift: int, bucket, now) -> dict:
@@ -202,9 +258,8 @@ def _rate_evidence(monitor, detector, shift: int, bucket, now) -> dict:
     }
 
 
-def _shape_evidence(monitor, through) -> dict | None:
+def _shape_evidence(monitor, current: dict, through) -> dict | None:
     since = through - timedelta(minutes=monitor.window_minutes)
-    _, current = observed(monitor, since, through)
     signal = monitor.signal[0]
     order = None
     numeric = monitor.kind == Monitor.Kind.NUMERIC or monitor.numeric
@@ -229,6 +284,85 @@ def _shape_evidence(monitor, through) -> dict | None:
     }
 
 
+class Judged(NamedTuple):
+    """A monitor evaluated in memory, to be saved: the progress it claims from, and the
+    evidence of a shift (None: none)."""
+
+    monitor: Monitor
+    claimed_through: datetime | None
+    fired: dict | None
+
+
+def evaluations_save(judged: list[Judged], through, now) -> list[str]:
+    """Save a batch's evaluations, answering their outcomes. The quiet ones (nothing raised,
+    not firing), nearly all of them, claim their buckets in one conditional UPDATE; one
+    that raises or may resolve goes through `evaluation_save` in its own savepoint, so one
+    that fails is logged and left, claim and all, for the next run."""
+    quiet = [j for j in judged if j.fired is None and j.monitor.status != Monitor.Status.FIRING]
+    claimed = _claims_save(quiet, through)
+    outcomes = []
+    for monitor, _, _ in quiet:
+        if monitor.pk in claimed:
+            monitor.evaluated_through = through
+        outcomes.append("" if monitor.pk in claimed else "lost")
+    for monitor, claimed_through, fired in judged:
+        if fired is None and monitor.status != Monitor.Status.FIRING:
+            continue
+        try:
+            outcomes.append(evaluation_save(monitor, claimed_through, through, fired, now))
+        except Exception:
+            logger.exception("saving the evaluation of monitor %s", monitor.pk)
+    return outcomes
+
+
+# The rows as one JSON document: thousands of parameters cost more to send than to run.
+_CLAIMS_SQL = """
+UPDATE monitoring_monitor AS m SET evaluated_through = %s, status = v.status,
+    baseline = v.baseline, baseline_at = v.baseline_at, detector = v.detector, state = v.state
+FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, claimed_through timestamptz, status text,
+    baseline jsonb, baseline_at timestamptz, detector jsonb, state jsonb)
+WHERE m.id = v.id AND m.evaluated_through IS NOT DISTINCT FROM v.claimed_through
+RETURNING m.id
+"""
+
+
+def _claims_save(judged: list[Judged], through) -> set[int]:
+    """Claim many monitors' buckets, each on its own old `evaluated_through`, saving what
+    each keeps: one statement on PostgreSQL; the ids claimed."""
+    if not judged:
+        return set()
+    if connection.vendor != "postgresql":
+        return {j.monitor.pk for j in judged if _claim(j.monitor, j.claimed_through, through)}
+    rows = [
+        {
+            "id": monitor.pk,
+            "claimed_through": claimed_through and claimed_through.isoformat(),
+            "status": monitor.status,
+            "baseline": monitor.baseline,
+            "baseline_at": monitor.baseline_at and monitor.baseline_at.isoformat(),
+            "detector": monitor.detector,
+            "state": monitor.state,
+        }
+        for monitor, claimed_through, _ in judged
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIMS_SQL, [through, json.dumps(rows)])
+        return {pk for (pk,) in cursor.fetchall()}
+
+
+def _claim(monitor, claimed_through, through) -> bool:
+    return bool(
+        Monitor.objects.filter(pk=monitor.pk, evaluated_through=claimed_through).update(
+            evaluated_through=through,
+            status=monitor.status,
+            baseline=monitor.baseline,
+            baseline_at=monitor.baseline_at,
+            detector=monitor.detector,
+            state=monitor.state,
+        )
+    )
+
+
 def evaluation_save(monitor, claimed_through, through, fired, now=None, back=None) -> str:
     """Claim the buckets (conditional UPDATE on the old `evaluated_through`), then raise or
     resolve in the same transaction. Losing the claim means another run did this work.
@@ -237,15 +371,7 @@ def evaluation_save(monitor, claimed_through, through, fired, now=None, back=Non
     shift (None: none), `back` whether a firing monitor's signal has returned (None: ask
     `back_in_band`)."""
     with transaction.atomic():
-        claimed = Monitor.objects.filter(pk=monitor.pk, evaluated_through=claimed_through).update(
-            evaluated_through=through,
-            status=monitor.status,
-            baseline=monitor.baseline,
-            baseline_at=monitor.baseline_at,
-            detector=monitor.detector,
-            state=monitor.state,
-        )
-        if not claimed:
+        if not _claim(monitor, claimed_through, through):
             return "lost"
         monitor.evaluated_through = through
         if fired is not None:

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from core.errors import ServiceError
 from monitoring import contract, ingest_rows, partitions, rollups
 from monitoring.models import Event, Monitor
+from monitoring.services.hour_sums import hours_add_late
 from monitoring.services.retention import day_tables_ensure
 from rollbacks.selectors import version_refs
 
@@ -253,12 +254,14 @@ def _store_orm(system, events, served, received_at) -> set[str]:
 
 
 def _rollups_add(system, totals) -> None:
-    """Add the batch's counts to the rollup cells, in one statement.
+    """Add the batch's counts to the rollup cells, in one statement (and those late for an
+    hour already summed to its sum, `hour_sums.hours_add_late`).
 
     Cells are sorted so concurrent batches lock shared cells in the same order (no
     deadlock)."""
     if not totals:
         return
+    hours_add_late(system, totals)
     cells = sorted(totals.items(), key=lambda item: (item[0][1], item[0][0], item[0][2:]))
     conflict = (
         "ON CONFLICT (system_id, signal, bucket, key, served) "

@@ -15,6 +15,7 @@ from monitoring.services.evaluation import (
     _evaluate,
     _false_alarms_per_event,
     _new_buckets,
+    evaluations_save,
     monitors_evaluate,
 )
 from monitoring.services.ingest import events_ingest
@@ -254,10 +255,9 @@ def test_two_evaluations_at_once_raise_one_alert(refunds, owner):
     first = monitors_evaluate(now=T0 + timedelta(minutes=3, seconds=3))
     # A second run that read the monitor before the first one claimed its buckets.
     through = stale.evaluated_through + timedelta(minutes=3)
-    rows = _new_buckets([stale], through)
-    outcome = _evaluate(
-        stale, rows, through, T0 + timedelta(minutes=3, seconds=3), _false_alarms_per_event([stale])
-    )
+    rows, now = _new_buckets([stale], through), T0 + timedelta(minutes=3, seconds=3)
+    judged = _evaluate(stale, rows, {}, through, now, _false_alarms_per_event([stale]))
+    [outcome] = evaluations_save([judged], through, now)
     assert first["alerts"] == 1
     assert outcome == "lost"
     assert Alert.objects.count() == 1
