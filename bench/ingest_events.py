@@ -47,7 +47,7 @@ The bench system's events and rollups are deleted at the start, so the counts ar
 pays for flushing what an earlier one wrote.
 
     .venv/bin/python bench/ingest_events.py [-n 400000] [--workers 2] [--senders 4]
-        [--profile-batches 5] [--keep-alive] [--server-env CONN_MAX_AGE=60]
+        [--profile-batches 5] [--keep-alive] [--port 8400] [--server-env CONN_MAX_AGE=60]
         [--server-gc-threshold 100000]
 """
 
@@ -630,6 +630,7 @@ def main() -> None:
     parser.add_argument("-n", "--events", type=int, default=400_000)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--port", type=int, default=0, help="the server's (default: any free one)")
     parser.add_argument(
         "--profile-batches", type=int, default=5, help="per connection mode, in the breakdown"
     )
@@ -738,7 +739,7 @@ def main() -> None:
     token, raw = token_issue(
         actor=owner, system=system, name=f"ingest bench {os.getpid()}", scopes=["events:write"]
     )
-    port = free_port()
+    port = args.port or free_port()
     warmed = sum(len(b) for mine in warm for b in mine)
     try:
         with tempfile.NamedTemporaryFile("w+", prefix="ingest-events-", suffix=".log") as log:
