@@ -5,6 +5,7 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -72,28 +73,33 @@ def checked_store(*, system, checked: list[contract.Checked], now: datetime | No
     patterns, inputs, thresholds = _watched(system)
     received_at = now or datetime.now(UTC)
     width = settings.FAILSAFE_ROLLUP_SECONDS
-    rows, served, totals = ingest_rows.rows_and_counts(
-        unique,
-        version_refs(system),
-        received_at,
-        width,
-        patterns,
-        inputs,
-        thresholds,
-        system.retention_days,
-    )
     # Inside a caller's transaction (the OTLP receiver's, which counts its intake too) no
     # savepoint: a failure here fails the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
+        known = _stored_before(system, unique)
+        new = [event for event in unique if event.client_id not in known]
+        if not new:
+            return {"accepted": 0, "duplicates": len(checked)}
+        rows, served, totals = ingest_rows.rows_and_counts(
+            new,
+            version_refs(system),
+            received_at,
+            width,
+            patterns,
+            inputs,
+            thresholds,
+            system.retention_days,
+            system.pk,
+        )
         if connection.vendor == "postgresql":
-            stored = _store_copy(system, rows, {partitions.day_of(e.ts) for e in unique})
+            stored = _store_copy(system, new, rows)
         else:
-            stored = _store_orm(system, unique, served, received_at)
-        if len(stored) < len(unique):  # some were stored before: count only the new ones
-            new = [(e, v) for e, v in zip(unique, served, strict=True) if e.client_id in stored]
+            stored = _store_orm(system, new, served, received_at)
+        if len(stored) < len(new):  # a concurrent sender stored some: count only ours
+            ours = [(e, v) for e, v in zip(new, served, strict=True) if e.client_id in stored]
             totals = rollups.count(
-                [event for event, _ in new],
-                [versions for _, versions in new],
+                [event for event, _ in ours],
+                [versions for _, versions in ours],
                 width,
                 patterns,
                 inputs,
@@ -161,7 +167,7 @@ def _watched(system):
 EVENT_COLUMNS = (
     "client_id, ts, received_at, input, label, score, text, refused, versions, served, "
     "actions, subject, scores, error, finish_reason, input_tokens, output_tokens, provider, "
-    "retention_days"
+    "retention_days, system_id"
 )
 
 
@@ -171,9 +177,41 @@ INCOMING_TABLE = (
     "label text, score double precision, text text, refused boolean, "
     "versions jsonb, served jsonb, actions jsonb, subject text, scores jsonb, "
     "error text, finish_reason text, input_tokens integer, output_tokens integer, "
-    "provider text, retention_days smallint"
+    "provider text, retention_days smallint, system_id bigint"
     ") ON COMMIT DELETE ROWS"
 )
+
+
+def _stored_before(system, events: list[contract.Checked]) -> set[str]:
+    """The ids of these events that the system already stored within `DUPLICATE_WINDOW` of
+    the event's time: a retry (the same time) or the same id recorded again later."""
+    times = {event.client_id: event.ts for event in events}
+    lowest, highest = min(times.values()), max(times.values())
+    if connection.vendor == "postgresql":
+        # One probe of the unique key's (system, client_id) prefix per id, in the day tables
+        # of the batch's window only. LATERAL keeps it a probe per id: as a join, the
+        # planner may instead read every event of the system in those days, each batch.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.client_id, e.ts FROM unnest(%s::text[]) AS i(client_id) "
+                "CROSS JOIN LATERAL (SELECT ts FROM monitoring_event e "
+                "WHERE e.system_id = %s AND e.client_id = i.client_id "
+                "AND e.ts BETWEEN %s AND %s) e",
+                [
+                    sorted(times),  # neighbouring keys probed one after another
+                    system.pk,
+                    lowest - DUPLICATE_WINDOW,
+                    highest + DUPLICATE_WINDOW,
+                ],
+            )
+            found = cursor.fetchall()
+    else:
+        found = Event.objects.filter(
+            system=system,
+            client_id__in=list(times),
+            ts__range=(lowest - DUPLICATE_WINDOW, highest + DUPLICATE_WINDOW),
+        ).values_list("client_id", "ts")
+    return {client_id for client_id, ts in found if abs(ts - times[client_id]) <= DUPLICATE_WINDOW}
 
 
 def copy_incoming(cursor, rows: bytes) -> None:
@@ -186,43 +224,38 @@ def copy_incoming(cursor, rows: bytes) -> None:
         copy.write(rows)
 
 
-def _store_copy(system, rows: bytes, days: set) -> set[str]:
-    """PostgreSQL: COPY the batch into a temporary table, then move the new ones over.
+def _store_copy(system, events: list[contract.Checked], rows: bytes) -> set[str]:
+    """PostgreSQL: COPY the batch's rows (of `events`, not stored before: `_stored_before`)
+    straight into the events table; answers the ids stored.
 
-    `ON CONFLICT DO NOTHING` makes a concurrent or repeated send of the same id store it
-    once; `RETURNING` says which were new, so only those reach the rollups.
-
-    The table is partitioned by the event's time (`days` are the batch's), so its unique
-    key includes it: that catches every retry (it resends the same time). An id already
-    stored within `DUPLICATE_WINDOW` of the event's time is looked for too, so the same id
-    recorded again later is still one event."""
+    A sender storing some of the same events meanwhile makes the COPY fail on the unique
+    key (which includes the time: a retry resends the same time). Then, the COPY undone,
+    the batch goes through a temporary table and `INSERT ... ON CONFLICT DO NOTHING`, whose
+    `RETURNING` says which were still new, so only those reach the rollups."""
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
+        days = {partitions.day_of(event.ts) for event in events}
         day_tables_ensure(cursor, system.retention_days, days)
+        try:
+            with transaction.atomic():
+                with cursor.copy(f"COPY monitoring_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
+                    copy.write(rows)
+                return {event.client_id for event in events}
+        except psycopg.errors.UniqueViolation:
+            pass
         copy_incoming(cursor, rows)
         cursor.execute(
-            f"INSERT INTO monitoring_event (system_id, {EVENT_COLUMNS}) "  # noqa: S608 (constants)
-            f"SELECT %s, {EVENT_COLUMNS} FROM incoming_event i WHERE NOT EXISTS ("
-            "SELECT 1 FROM monitoring_event e WHERE e.system_id = %s "
-            "AND e.client_id = i.client_id AND e.ts BETWEEN i.ts - %s AND i.ts + %s) "
+            f"INSERT INTO monitoring_event ({EVENT_COLUMNS}) "  # noqa: S608 (constants)
+            f"SELECT {EVENT_COLUMNS} FROM incoming_event "
             "ON CONFLICT (system_id, client_id, retention_days, ts) DO NOTHING "
-            "RETURNING client_id",
-            [system.pk, system.pk, DUPLICATE_WINDOW, DUPLICATE_WINDOW],
+            "RETURNING client_id"
         )
         return {row[0] for row in cursor.fetchall()}
 
 
 def _store_orm(system, events, served, received_at) -> set[str]:
-    """SQLite (the demo): one writer at a time, so look first (as `_store_copy` does), then
-    insert the rest."""
-    times = {event.client_id: event.ts for event in events}
-    known = {
-        client_id
-        for client_id, ts in Event.objects.filter(
-            system=system, client_id__in=list(times)
-        ).values_list("client_id", "ts")
-        if abs(ts - times[client_id]) <= DUPLICATE_WINDOW
-    }
+    """SQLite (the demo): one writer at a time, so what `_stored_before` did not find is
+    new."""
     Event.objects.bulk_create(
         Event(
             system=system,
@@ -247,9 +280,8 @@ def _store_orm(system, events, served, received_at) -> set[str]:
             retention_days=system.retention_days,
         )
         for event, versions in zip(events, served, strict=True)
-        if event.client_id not in known
     )
-    return set(times) - known
+    return {event.client_id for event in events}
 
 
 def _rollups_add(system, totals) -> None:
