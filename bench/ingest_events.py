@@ -258,10 +258,11 @@ def raw_table(conn, partitioned: bool, days: set) -> None:
         "WHERE indrelid = 'monitoring_event'::regclass AND indexrelid NOT IN "
         "(SELECT conindid FROM pg_constraint WHERE conrelid = 'monitoring_event'::regclass)"
     ).fetchall():
+        # "CREATE INDEX name ON ONLY public.monitoring_event USING ...": the same on bench_raw
+        # and, without ONLY, on its partitions too.
+        head, using = definition.split(" ON ", 1)[0], definition.split(" USING ", 1)[1]
         conn.execute(
-            definition.replace(" INDEX event_", " INDEX bench_raw_").replace(
-                " ON public.monitoring_event ", " ON bench_raw "
-            )
+            f"{head.replace(' INDEX ', ' INDEX bench_raw_', 1)} ON bench_raw USING {using}"
         )
     for retention_days, day in sorted(days):
         for statement in partitions.day_table_ddl(retention_days, day):
