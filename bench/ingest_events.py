@@ -162,7 +162,7 @@ def raw_rows(system, batches: list[list]) -> tuple[list[list[tuple]], list[bytes
     """The rows ingestion would store for these batches, per batch, ready for COPY: as
     tuples (psycopg adapts each value) and as the product's own COPY text
     (`ingest_rows.rows_and_counts`); and what the product's look-up of stored ids is given
-    (the system, its retention, the sorted ids, the window of their times)."""
+    (the system, its retention, the sorted ids and their times, the window of those)."""
     from django.conf import settings
 
     from monitoring import contract, ingest_rows
@@ -187,14 +187,16 @@ def raw_rows(system, batches: list[list]) -> tuple[list[list[tuple]], list[bytes
             system.pk,
         )
         texts.append(text)
-        times = [e.ts for e in checked]
+        at = {e.client_id: e.ts for e in checked}
+        ids = sorted(at)
         keys.append(
             (
                 system.pk,
                 system.retention_days,
-                sorted(e.client_id for e in checked),
-                min(times) - ingest.DUPLICATE_WINDOW,
-                max(times) + ingest.DUPLICATE_WINDOW,
+                ids,
+                [at[i] for i in ids],
+                min(at.values()) - ingest.DUPLICATE_WINDOW,
+                max(at.values()) + ingest.DUPLICATE_WINDOW,
             )
         )
         tuples.append(
@@ -285,7 +287,7 @@ def raw_copy(batches: list, keys: list, into: str) -> dict:
     window = ingest.DUPLICATE_WINDOW
     days = {
         (retention_days, partitions.day_of(ts))
-        for _, retention_days, _, lowest, highest in keys
+        for _, retention_days, _, _, lowest, highest in keys
         for ts in (lowest + window, highest - window)
     }
     with psycopg.connect(url, autocommit=True) as conn:
@@ -295,15 +297,16 @@ def raw_copy(batches: list, keys: list, into: str) -> dict:
         rows = 0
         started = time.perf_counter()
         cpu = time.process_time()
-        for batch, (system_id, _, ids, lowest, highest) in zip(batches, keys, strict=True):
+        for batch, (system_id, _, ids, times, lowest, highest) in zip(batches, keys, strict=True):
             cursor = conn.cursor()
             if into == "product":
                 cursor.execute(
-                    "SELECT i.client_id, e.ts FROM unnest(%s::text[]) AS i(client_id) "
-                    "CROSS JOIN LATERAL (SELECT ts FROM bench_raw e "
+                    "SELECT i.client_id FROM unnest(%s::text[], %s::timestamptz[]) "
+                    "AS i(client_id, ts) CROSS JOIN LATERAL (SELECT 1 FROM bench_raw e "
                     "WHERE e.system_id = %s AND e.client_id = i.client_id "
-                    "AND e.ts BETWEEN %s AND %s) e",
-                    [ids, system_id, lowest, highest],
+                    "AND e.ts BETWEEN i.ts - %s AND i.ts + %s AND e.ts BETWEEN %s AND %s "
+                    "LIMIT 1) e",
+                    [ids, times, system_id, window, window, lowest, highest],
                 )
                 check(not cursor.fetchall(), "bench_raw had some of the rows")
             with cursor.copy(f"COPY bench_raw ({columns}) FROM STDIN") as copy:
@@ -313,6 +316,9 @@ def raw_copy(batches: list, keys: list, into: str) -> dict:
                     for row in batch:
                         copy.write_row(row)
             conn.commit()
+            if into == "product" and not rows:  # as ingestion does a day table's first rows
+                conn.execute("ANALYZE bench_raw")
+                conn.commit()
             rows += len(ids)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu

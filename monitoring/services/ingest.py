@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from core.errors import ServiceError
 from monitoring import contract, ingest_rows, partitions, rollups
 from monitoring.models import Event, Monitor
-from monitoring.services.retention import day_tables_ensure
+from monitoring.services.retention import day_tables_analyze, day_tables_ensure
 from rollbacks.selectors import version_refs
 
 # An id stored for an event this close in time to a new one makes the new one a duplicate.
@@ -186,31 +186,33 @@ def _stored_before(system, events: list[contract.Checked]) -> set[str]:
     """The ids of these events that the system already stored within `DUPLICATE_WINDOW` of
     the event's time: a retry (the same time) or the same id recorded again later."""
     times = {event.client_id: event.ts for event in events}
-    lowest, highest = min(times.values()), max(times.values())
+    lowest, highest = min(times.values()) - DUPLICATE_WINDOW, max(times.values()) + DUPLICATE_WINDOW
     if connection.vendor == "postgresql":
+        ids = sorted(times)  # neighbouring keys probed one after another
         # One probe of the unique key's (system, client_id) prefix per id, in the day tables
-        # of the batch's window only. LATERAL keeps it a probe per id: as a join, the
-        # planner may instead read every event of the system in those days, each batch.
+        # of the batch's window only. LATERAL ... LIMIT 1 keeps it a probe per id whatever
+        # the statistics say: as a join, a day table analysed while still nearly empty gets
+        # every event of the system in the window read, each batch.
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT i.client_id, e.ts FROM unnest(%s::text[]) AS i(client_id) "
-                "CROSS JOIN LATERAL (SELECT ts FROM monitoring_event e "
+                "SELECT i.client_id FROM unnest(%s::text[], %s::timestamptz[]) "
+                "AS i(client_id, ts) CROSS JOIN LATERAL (SELECT 1 FROM monitoring_event e "
                 "WHERE e.system_id = %s AND e.client_id = i.client_id "
-                "AND e.ts BETWEEN %s AND %s) e",
+                "AND e.ts BETWEEN i.ts - %s AND i.ts + %s AND e.ts BETWEEN %s AND %s LIMIT 1) e",
                 [
-                    sorted(times),  # neighbouring keys probed one after another
+                    ids,
+                    [times[client_id] for client_id in ids],
                     system.pk,
-                    lowest - DUPLICATE_WINDOW,
-                    highest + DUPLICATE_WINDOW,
+                    DUPLICATE_WINDOW,
+                    DUPLICATE_WINDOW,
+                    lowest,
+                    highest,
                 ],
             )
-            found = cursor.fetchall()
-    else:
-        found = Event.objects.filter(
-            system=system,
-            client_id__in=list(times),
-            ts__range=(lowest - DUPLICATE_WINDOW, highest + DUPLICATE_WINDOW),
-        ).values_list("client_id", "ts")
+            return {row[0] for row in cursor.fetchall()}
+    found = Event.objects.filter(
+        system=system, client_id__in=list(times), ts__range=(lowest, highest)
+    ).values_list("client_id", "ts")
     return {client_id for client_id, ts in found if abs(ts - times[client_id]) <= DUPLICATE_WINDOW}
 
 
@@ -235,7 +237,9 @@ def _store_copy(system, events: list[contract.Checked], rows: bytes) -> set[str]
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
         days = {partitions.day_of(event.ts) for event in events}
-        day_tables_ensure(cursor, system.retention_days, days)
+        unanalysed = day_tables_ensure(cursor, system.retention_days, days)
+        if unanalysed:  # after the commit: ANALYZE holds its lock until the transaction ends
+            transaction.on_commit(lambda: day_tables_analyze(unanalysed), robust=True)
         try:
             with transaction.atomic():
                 with cursor.copy(f"COPY monitoring_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
