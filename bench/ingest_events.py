@@ -277,6 +277,7 @@ def raw_copy(batches: list, keys: list, into: str) -> dict:
     `write_row`) or as COPY text (`write`); or "product": the product's SQL alone on the
     partitioned table, its look-up of stored ids (`ingest._stored_before`) and then the
     COPY of the text, still without its Python work and rollups."""
+    import msgspec
     import psycopg
 
     from monitoring import partitions
@@ -301,12 +302,21 @@ def raw_copy(batches: list, keys: list, into: str) -> dict:
             cursor = conn.cursor()
             if into == "product":
                 cursor.execute(
-                    "SELECT i.client_id FROM unnest(%s::text[], %s::timestamptz[]) "
-                    "AS i(client_id, ts) CROSS JOIN LATERAL (SELECT 1 FROM bench_raw e "
+                    "SELECT i.client_id FROM ROWS FROM (json_array_elements_text(%s::json), "
+                    "json_array_elements_text(%s::json)) AS i(client_id, ts) "
+                    "CROSS JOIN LATERAL (SELECT 1 FROM bench_raw e "
                     "WHERE e.system_id = %s AND e.client_id = i.client_id "
-                    "AND e.ts BETWEEN i.ts - %s AND i.ts + %s AND e.ts BETWEEN %s AND %s "
-                    "LIMIT 1) e",
-                    [ids, times, system_id, window, window, lowest, highest],
+                    "AND e.ts BETWEEN i.ts::timestamptz - %s AND i.ts::timestamptz + %s "
+                    "AND e.ts BETWEEN %s AND %s LIMIT 1) e",
+                    [
+                        msgspec.json.encode(ids).decode(),
+                        msgspec.json.encode(times).decode(),
+                        system_id,
+                        window,
+                        window,
+                        lowest,
+                        highest,
+                    ],
                 )
                 check(not cursor.fetchall(), "bench_raw had some of the rows")
             with cursor.copy(f"COPY bench_raw ({columns}) FROM STDIN") as copy:
