@@ -298,25 +298,14 @@ def raw_copy(batches: list, keys: list, into: str) -> dict:
         rows = 0
         started = time.perf_counter()
         cpu = time.process_time()
-        for batch, (system_id, _, ids, times, lowest, highest) in zip(batches, keys, strict=True):
+        for batch, (system_id, _, ids, _, lowest, highest) in zip(batches, keys, strict=True):
             cursor = conn.cursor()
             if into == "product":
                 cursor.execute(
-                    "SELECT i.client_id FROM ROWS FROM (json_array_elements_text(%s::json), "
-                    "json_array_elements_text(%s::json)) AS i(client_id, ts) "
-                    "CROSS JOIN LATERAL (SELECT 1 FROM bench_raw e "
-                    "WHERE e.system_id = %s AND e.client_id = i.client_id "
-                    "AND e.ts BETWEEN i.ts::timestamptz - %s AND i.ts::timestamptz + %s "
-                    "AND e.ts BETWEEN %s AND %s LIMIT 1) e",
-                    [
-                        msgspec.json.encode(ids).decode(),
-                        msgspec.json.encode(times).decode(),
-                        system_id,
-                        window,
-                        window,
-                        lowest,
-                        highest,
-                    ],
+                    "SELECT client_id, ts FROM bench_raw WHERE system_id = %s "
+                    "AND client_id = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+                    "AND ts BETWEEN %s AND %s",
+                    [system_id, msgspec.json.encode(ids).decode(), lowest, highest],
                 )
                 check(not cursor.fetchall(), "bench_raw had some of the rows")
             with cursor.copy(f"COPY bench_raw ({columns}) FROM STDIN") as copy:
