@@ -32,7 +32,7 @@ def _json(value) -> str:
     return _encode(value).decode()
 
 
-def _row(event, stamp: str, received: str, seen: tuple, null, retention: str) -> tuple:
+def _row(event, stamp: str, received: str, seen: tuple, null, tail: str) -> tuple:
     """An event's values in `EVENT_COLUMNS` order, `null` for SQL's NULL."""
     output, usage = event.output, event.usage
     return (
@@ -54,7 +54,7 @@ def _row(event, stamp: str, received: str, seen: tuple, null, retention: str) ->
         null if usage is None or usage.input_tokens is None else str(usage.input_tokens),
         null if usage is None or usage.output_tokens is None else str(usage.output_tokens),
         event.provider,
-        retention,
+        tail,
     )
 
 
@@ -76,6 +76,7 @@ def rows_and_counts(
     inputs,
     thresholds,
     retention_days: int,
+    system_id: int,
 ) -> tuple[bytes, list[dict], Counter]:
     """(the COPY data, what served each event, the rollup counts of all of them).
 
@@ -88,7 +89,8 @@ def rows_and_counts(
     served_each: list[dict] = []
     lines: list[str] = []
     received = received_at.isoformat()
-    retention = str(int(retention_days))
+    # The last two columns are the same on every row: written as one value.
+    tail = f"{int(retention_days)}\t{int(system_id)}"
     # RFC 3339 text of every time in one call: a twentieth of isoformat's cost each.
     stamps = _encode([event.ts for event in events]).decode()[2:-2].split('","')
     for event, stamp in zip(events, stamps, strict=True):
@@ -107,16 +109,17 @@ def rows_and_counts(
             bucket = buckets[slot] = rollups.bucket_of(ts, width)
         rollups.event_count(totals, bucket, seen[3], event, patterns, inputs, thresholds)
         # Most rows hold nothing COPY must escape: joined as they are, and checked whole
-        # (18 tabs, no newline or return, no backslash but those of the NULLs).
-        line = "\t".join(_row(event, stamp, received, seen, "\\N", retention))
+        # (19 tabs, no newline or return, no backslash but those of the NULLs).
+        line = "\t".join(_row(event, stamp, received, seen, "\\N", tail))
         if (
-            line.count("\t") != 18
+            line.count("\t") != 19
             or line.count("\\") != _nulls(event)
             or "\n" in line
             or "\r" in line
         ):
-            values = _row(event, stamp, received, seen, None, retention)
-            line = "\t".join("\\N" if v is None else copy_text(v) for v in values)
+            values = _row(event, stamp, received, seen, None, tail)
+            line = "\t".join("\\N" if v is None else copy_text(v) for v in values[:-1])
+            line += "\t" + tail
         lines.append(line)
     lines.append("")
     return "\n".join(lines).encode(), served_each, totals

@@ -21,18 +21,34 @@ from systems.models import AISystem
 PARTITIONS_LOCK = 7_301_001
 
 
-def day_tables_ensure(cursor, retention_days: int, days: set[date]) -> None:
+def day_tables_ensure(cursor, retention_days: int, days: set[date]) -> set[str]:
     """Make the day tables these days of this retention need, in the caller's transaction.
-    Cheap when they exist (one catalogue lookup), which the periodic work makes the rule."""
+    Cheap when they exist (one catalogue lookup), which the periodic work makes the rule.
+
+    Answers those of them without statistics of their rows yet (made now, made ahead, or
+    analysed while empty): see `day_tables_analyze`."""
     names = {partitions.day_table(retention_days, day): day for day in days}
-    cursor.execute("SELECT relname FROM pg_class WHERE relname = ANY(%s)", [list(names)])
-    missing = set(names) - {row[0] for row in cursor.fetchall()}
+    cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [list(names)])
+    found = dict(cursor.fetchall())
+    unanalysed = {name for name in names if found.get(name, 0) <= 0}
+    missing = set(names) - set(found)
     if not missing:
-        return
+        return unanalysed
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITIONS_LOCK])
     for name in sorted(missing):
         for statement in partitions.day_table_ddl(retention_days, names[name]):
             cursor.execute(statement)
+    return unanalysed
+
+
+def day_tables_analyze(tables: set[str]) -> None:
+    """ANALYZE day tables that have just received their first rows. Until then the planner
+    takes them for empty, and would read every event of a system in them where one probe of
+    the unique key is meant (ingestion's look-up of stored ids); autovacuum's own analysis
+    comes only after a minute or more."""
+    with connection.cursor() as cursor:
+        for table in sorted(tables):
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _retentions() -> set[int]:

@@ -1,11 +1,14 @@
 """Reporting events: stored exactly once, refused whole when any is wrong, counted in rollups."""
 
 import json
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Sum
 
 from monitoring import rollups
 from monitoring.models import Event, Rollup
@@ -209,3 +212,63 @@ def test_two_batches_of_two_systems_in_one_transaction_each_stay_with_their_syst
         events_ingest(system=other, payload={"events": [_event(n) for n in range(3, 5)]})
     assert Event.objects.filter(system=system).count() == 3
     assert Event.objects.filter(system=other).count() == 2
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_sent_while_another_sender_stores_part_of_it_stores_and_counts_each_once():
+    system = AISystemFactory(slug="refund-classifier")
+    stored_first = threading.Event()
+    release = threading.Event()
+    answers: dict = {}
+
+    def first_sender():
+        try:
+            with transaction.atomic():
+                answers["first"] = events_ingest(
+                    system=system, payload={"events": [_event(n) for n in range(100)]}
+                )
+                stored_first.set()
+                release.wait(30)  # not committed until the second sender waits on it
+        finally:
+            connection.close()
+
+    def second_sender():
+        try:
+            answers["second"] = events_ingest(
+                system=system, payload={"events": [_event(n) for n in range(200)]}
+            )
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_sender)
+    first.start()
+    assert stored_first.wait(30)
+    second = threading.Thread(target=second_sender)
+    second.start()
+    deadline = time.monotonic() + 30
+    while not _waiting_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    release.set()
+    first.join(30)
+    second.join(30)
+
+    assert answers == {
+        "first": {"accepted": 100, "duplicates": 0},
+        "second": {"accepted": 100, "duplicates": 100},
+    }
+    assert Event.objects.filter(system=system).count() == 200
+    events = Rollup.objects.filter(system=system, signal="events").aggregate(n=Sum("n"))["n"]
+    labels = dict(
+        Rollup.objects.filter(system=system, signal="label").values_list("key").annotate(n=Sum("n"))
+    )
+    assert events == 200
+    assert labels == Counter(Event.objects.filter(system=system).values_list("label", flat=True))

@@ -133,3 +133,14 @@ def test_the_same_id_more_than_a_day_from_the_stored_one_is_another_event(system
     apart = _send_at(system, NOW, _event("daily-report", NOW))
     assert within == {"accepted": 0, "duplicates": 1}
     assert apart == {"accepted": 1, "duplicates": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_day_table_is_analysed_once_it_receives_its_first_events():
+    system = AISystemFactory(slug="refund-classifier", retention_days=3)
+    recent = datetime.now(UTC) - timedelta(minutes=5)
+    table = partitions.day_table(3, partitions.day_of(recent))
+    events_ingest(system=system, payload={"events": [_event(f"e-{n}", recent) for n in range(40)]})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+        assert cursor.fetchone()[0] == 40
