@@ -335,3 +335,22 @@ def test_an_event_that_is_not_json_is_rejected_alone(server, make_client, caplog
 def test_it_refuses_options_that_cannot_work(options):
     with pytest.raises(ValueError):
         Failsafe("http://failsafe.test", TOKEN, **options)
+
+
+def test_with_a_spill_a_buffer_full_behind_a_hanging_server_goes_to_disk_not_dropped(
+    server, make_client, tmp_path
+):
+    server.script = [HANG]
+    failsafe = make_client(
+        batch_size=10, flush_interval=0.01, max_buffer=100, spill_path=tmp_path / "spill"
+    )
+
+    record_many(failsafe, 150)
+
+    stats = failsafe.record_stats()
+    assert stats["dropped"] == 0
+    assert stats["spilled"] > 0  # the overflow went to disk while the sender was stuck
+    server.release()
+    assert wait_until(lambda: len(set(server.stored_ids(SLUG))) == 150, timeout=10)
+    assert sorted(set(server.stored_ids(SLUG))) == sorted(f"e{n}" for n in range(150))
+    assert len(server.stored) == 150

@@ -15,7 +15,10 @@ With a spill (`Failsafe(spill_path=...)`, `_spill.py`), a batch the server canno
 (no connection, a timeout, 429 or 5xx) is written to disk instead of retried in memory,
 and so is everything recorded after it while anything waits on disk, so the order is
 kept. The oldest spilled batch is sent again after the backoff; once it is taken, the
-next goes at once, until the disk is empty and batches go from memory again. `close()`
+next goes at once, until the disk is empty and batches go from memory again. A buffer
+that fills while the sender waits on a server that does not answer (up to `timeout`) is
+moved to disk by `record()` itself, the one time it does I/O, rather than dropped; the
+batch that was waiting then goes to disk after it. `close()`
 spills what is still waiting while the server is away, and a client started on the same
 spill directory sends it.
 """
@@ -141,6 +144,13 @@ class Recorder:
         elif isinstance(ts, datetime):
             # A naive datetime is local time, as Python reads it.
             event["ts"] = (ts if ts.tzinfo is not None else ts.astimezone()).isoformat()
+        with self._cond:
+            overflow = self._spill is not None and not self._closed
+            overflow = overflow and self._held >= self.max_buffer
+        if overflow:
+            # The sender is stuck on a server that does not answer: with a spill, a full
+            # buffer goes to disk from the caller's thread rather than being dropped.
+            self._spill_waiting()
         with self._cond:
             if self._closed or self._held >= self.max_buffer:
                 self._stats["dropped"] += 1
@@ -408,7 +418,7 @@ class Recorder:
                 for seq, event in queue
             )
             self._queues.clear()
-            self._moving = len(waiting)
+            self._moving += len(waiting)
         records: list[Record] = []
         for _, system, event in waiting:
             records.extend((system, *item) for item in self._encode(system, [event]))
@@ -431,7 +441,7 @@ class Recorder:
             pending = spill.pending
         with self._cond:
             self._held -= held
-            self._moving = 0
+            self._moving -= held
             self._on_disk = pending
             self._stats["dropped"] += dropped
             self._stats["spill_dropped"] += dropped
