@@ -2,6 +2,7 @@
 
 import logging
 
+import psycopg
 from django.db import OperationalError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -39,7 +40,8 @@ def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         set_rollback()
         return error_response(exc.status, exc.message, exc.api_field)
-    if isinstance(exc, OperationalError):
+    # psycopg's own for the services that COPY through its cursor (a deadlock, a restart).
+    if isinstance(exc, OperationalError | psycopg.OperationalError):
         # Unreachable, not broken: a 503 the SDK and exporters resend after, not a 500.
         logger.warning("API request refused: the database is unavailable", exc_info=True)
         response = error_response(503, "The database is unavailable; send again shortly.")

@@ -80,6 +80,8 @@ def checked_store(*, system, checked: list[contract.Checked], now: datetime | No
     # Inside a caller's transaction (the OTLP receiver's, which counts its intake too) no
     # savepoint: a failure here fails the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            _day_tables_ready(system, unique)
         known = _stored_before(system, unique)
         new = [event for event in unique if event.client_id not in known]
         if not new:
@@ -223,6 +225,17 @@ def copy_incoming(cursor, rows: bytes) -> None:
         copy.write(rows)
 
 
+def _day_tables_ready(system, events: list[contract.Checked]) -> None:
+    """Make the batch's day tables before the batch reads the events table: making one
+    takes the parent's exclusive lock under an advisory lock, and a batch that waited for
+    that advisory lock while holding its read of the parent would deadlock with it."""
+    days = {partitions.day_of(event.ts) for event in events}
+    with connection.cursor() as wrapper:
+        unanalysed = day_tables_ensure(wrapper.cursor, system.retention_days, days)
+    if unanalysed:  # after the commit: ANALYZE holds its lock until the transaction ends
+        transaction.on_commit(lambda: day_tables_analyze(unanalysed), robust=True)
+
+
 def _store_copy(system, events: list[contract.Checked], rows: bytes) -> set[str]:
     """PostgreSQL: COPY the batch's rows (of `events`, not stored before: `_stored_before`)
     straight into the events table; answers the ids stored.
@@ -233,10 +246,6 @@ def _store_copy(system, events: list[contract.Checked], rows: bytes) -> set[str]
     `RETURNING` says which were still new, so only those reach the rollups."""
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor
-        days = {partitions.day_of(event.ts) for event in events}
-        unanalysed = day_tables_ensure(cursor, system.retention_days, days)
-        if unanalysed:  # after the commit: ANALYZE holds its lock until the transaction ends
-            transaction.on_commit(lambda: day_tables_analyze(unanalysed), robust=True)
         try:
             with transaction.atomic():
                 with cursor.copy(f"COPY monitoring_event ({EVENT_COLUMNS}) FROM STDIN") as copy:
