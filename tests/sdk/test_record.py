@@ -101,8 +101,10 @@ def test_record_never_waits_for_a_hanging_server(server, make_client):
         failsafe.record(event(n))
         durations.append(time.perf_counter() - started)
 
-    assert sum(durations) / len(durations) < 50e-6  # microseconds each, on average
-    assert sorted(durations)[-50] < 1e-3  # and no stalls (the odd GC pause aside)
+    # Waiting for the server would take its 1 s timeout: no call comes near it, however
+    # loaded the machine (how fast record() is, bench/ measures).
+    assert max(durations) < 0.5
+    assert sum(durations) < 1.0
     assert not failsafe.flush(timeout=0.05)
     assert failsafe.record_stats()["buffered"] == 5100
 

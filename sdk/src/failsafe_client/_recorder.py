@@ -144,12 +144,10 @@ class Recorder:
         elif isinstance(ts, datetime):
             # A naive datetime is local time, as Python reads it.
             event["ts"] = (ts if ts.tzinfo is not None else ts.astimezone()).isoformat()
-        with self._cond:
-            overflow = self._spill is not None and not self._closed
-            overflow = overflow and self._held >= self.max_buffer
-        if overflow:
+        if self._spill is not None and self._held >= self.max_buffer and not self._closed:
             # The sender is stuck on a server that does not answer: with a spill, a full
-            # buffer goes to disk from the caller's thread rather than being dropped.
+            # buffer goes to disk from the caller's thread rather than being dropped. Read
+            # without the lock: a stale answer only means one more event dropped or moved.
             self._spill_waiting()
         with self._cond:
             if self._closed or self._held >= self.max_buffer:
